@@ -1,0 +1,30 @@
+from .accounts import PayoutAccount
+from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
+from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
+from .invoicing import Invoice, InvoiceNumberSequence, InvoiceRun, InvoiceStatus
+from .network import EVSE, PHASES, Connector, EVSEStatus, Location, PowerType, SubCPO
+
+__all__ = [
+    "CDR",
+    "EVSE",
+    "PHASES",
+    "Assignment",
+    "AssignmentQuerySet",
+    "AuditAction",
+    "AuditEvent",
+    "CDRRating",
+    "CDRReason",
+    "CDRStatus",
+    "Connector",
+    "EVSEStatus",
+    "Invoice",
+    "InvoiceNumberSequence",
+    "InvoiceRun",
+    "InvoiceStatus",
+    "Location",
+    "OCPIToken",
+    "PayoutAccount",
+    "PowerType",
+    "SubCPO",
+    "UnassignReason",
+]

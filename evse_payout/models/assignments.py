@@ -1,0 +1,114 @@
+"""Assignments of EVSEs to payout accounts over time, and the audit trail of every change."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from .accounts import PayoutAccount
+from .network import EVSE
+
+
+class UnassignReason(models.TextChoices):
+    MANUAL = "manual", "Unassigned by staff"
+    ACCOUNT_DEACTIVATED = "account_deactivated", "Payout account deactivated"
+    EVSE_REMOVED = "evse_removed", "EVSE removed"
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(unassigned_at__isnull=True)
+
+
+class Assignment(models.Model):
+    """EVSE → payout account from `assigned_at` until `unassigned_at` (open while NULL). Never deleted."""
+
+    evse = models.ForeignKey(EVSE, on_delete=models.PROTECT, related_name="assignments")
+    payout_account = models.ForeignKey(
+        PayoutAccount, on_delete=models.PROTECT, related_name="assignments"
+    )
+    assigned_at = models.DateTimeField()
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    unassigned_at = models.DateTimeField(null=True, blank=True)
+    unassigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    unassign_reason = models.CharField(max_length=24, choices=UnassignReason.choices, blank=True)
+
+    objects = AssignmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-assigned_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evse"],
+                condition=Q(unassigned_at__isnull=True),
+                name="one_open_assignment_per_evse",
+            ),
+            models.CheckConstraint(
+                condition=Q(unassigned_at__isnull=True) | Q(unassigned_at__gte=F("assigned_at")),
+                name="assignment_unassigned_after_assigned",
+            ),
+            models.CheckConstraint(
+                condition=(Q(unassigned_at__isnull=True) & Q(unassign_reason=""))
+                | (Q(unassigned_at__isnull=False) & ~Q(unassign_reason="")),
+                name="assignment_reason_iff_closed",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["payout_account", "evse"],
+                condition=Q(unassigned_at__isnull=True),
+                name="assignment_open_account_idx",
+            ),
+            models.Index(fields=["evse", "-assigned_at"], name="assignment_evse_history_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.evse} → {self.payout_account}"
+
+    @property
+    def is_open(self):
+        return self.unassigned_at is None
+
+
+class AuditAction(models.TextChoices):
+    ASSIGN = "assign", "Assigned EVSEs"
+    UNASSIGN = "unassign", "Unassigned EVSEs"
+    ACCOUNT_CREATE = "account_create", "Created payout account"
+    ACCOUNT_UPDATE = "account_update", "Changed payout account"
+    ACCOUNT_DEACTIVATE = "account_deactivate", "Deactivated payout account"
+    ACCOUNT_REACTIVATE = "account_reactivate", "Reactivated payout account"
+    EVSE_REMOVED = "evse_removed", "EVSE removed"
+    RERATE = "rerate", "Re-rated CDRs"
+    INVOICE_RUN = "invoice_run", "Ran invoicing"
+    INVOICE_FINALIZE = "invoice_finalize", "Finalized statement"
+    INVOICE_DISCARD = "invoice_discard", "Discarded statement"
+    OCPI_TOKEN_CREATE = "ocpi_token_create", "Created OCPI token"
+
+
+class AuditEvent(models.Model):
+    """Who did what and when (R7). Written in the same transaction as the change it records."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(
+        max_length=150, blank=True, help_text="The user name, or the command or peer that acted."
+    )
+    action = models.CharField(max_length=24, choices=AuditAction.choices)
+    payout_account = models.ForeignKey(
+        PayoutAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    object_count = models.PositiveIntegerField(default=0)
+    summary = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["action", "-at"], name="audit_action_at_idx")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label}: {self.summary}"

@@ -1,0 +1,232 @@
+"""Every write to assignments and payout accounts (R1–R4, R7).
+
+Each function is one transaction: it locks the rows it reads before it writes, checks the rules,
+writes, and records the audit row. The partial unique constraint `one_open_assignment_per_evse`
+is the final guard against races the locks did not see.
+"""
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..models import EVSE, Assignment, AuditAction, EVSEStatus, PayoutAccount, UnassignReason
+from .audit import AUDIT_DETAIL_SAMPLE, actor_label, record_audit_event
+
+NAME_SAMPLE = 5
+
+
+class AssignmentError(Exception):
+    """A rule refused the change; the message says what blocked it and nothing was changed."""
+
+
+def _named(values, sample=NAME_SAMPLE) -> str:
+    values = sorted(values)
+    shown = ", ".join(values[:sample])
+    if len(values) > sample:
+        shown += f" and {len(values) - sample} more"
+    return shown
+
+
+def _owner_label(owner_id, owner_names) -> str:
+    return owner_names.get(owner_id, "?") if owner_id else "the CPO (own EVSEs)"
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    account: PayoutAccount
+    count: int
+
+
+def assign_evses(*, evses: QuerySet, account_id: int, actor) -> AssignmentResult:
+    """Give each EVSE of `evses` an open assignment to the account; all or nothing (R1, R2, R4).
+
+    `evses` may be a filtered queryset ("select all matching"): it is resolved here, inside the
+    transaction, after the rows are locked.
+    """
+    try:
+        with transaction.atomic():
+            account = (
+                PayoutAccount.objects.select_for_update()
+                .select_related("holder")
+                .filter(pk=account_id)
+                .first()
+            )
+            if account is None:
+                raise AssignmentError("The payout account no longer exists. Nothing was assigned.")
+            if not account.is_active:
+                raise AssignmentError(
+                    f"The payout account “{account.name}” is inactive. Nothing was assigned."
+                )
+            rows = list(
+                evses.model.objects.filter(pk__in=evses.values("pk"))
+                .select_for_update(of=("self",))
+                .order_by("pk")
+                .values_list(
+                    "pk", "evse_id", "status", "location__owner_id", "location__owner__name"
+                )
+            )
+            if not rows:
+                raise AssignmentError("No EVSEs were selected. Nothing was assigned.")
+            removed = [evse_id for _, evse_id, status, _, _ in rows if status == EVSEStatus.REMOVED]
+            if removed:
+                raise AssignmentError(
+                    f"Removed EVSEs cannot be assigned: {_named(removed)}. Nothing was assigned."
+                )
+            owner_names = {owner_id: name for _, _, _, owner_id, name in rows if owner_id}
+            owners = {owner_id for _, _, _, owner_id, _ in rows}
+            if len(owners) > 1:
+                labels = _named([_owner_label(owner, owner_names) for owner in owners])
+                raise AssignmentError(
+                    f"The selected EVSEs belong to different owners ({labels}). "
+                    "Select EVSEs of one owner at a time. Nothing was assigned."
+                )
+            (owner,) = owners
+            if owner != account.holder_id:
+                raise AssignmentError(
+                    f"The EVSEs belong to {_owner_label(owner, owner_names)} but the payout account "
+                    f"“{account.name}” belongs to {account.holder_label}. Nothing was assigned."
+                )
+            pks = [pk for pk, *_ in rows]
+            already = list(
+                Assignment.objects.open()
+                .filter(
+                    evse_id__in=evses.model.objects.filter(pk__in=evses.values("pk")).values("pk")
+                )
+                .select_related("payout_account")
+                .values_list("evse__evse_id", "payout_account__name")[: NAME_SAMPLE + 1]
+            )
+            if already:
+                blockers = _named([f"{evse_id} (to “{name}”)" for evse_id, name in already])
+                raise AssignmentError(
+                    f"Some EVSEs were assigned meanwhile: {blockers}. Nothing was assigned."
+                )
+            now = timezone.now()
+            Assignment.objects.bulk_create(
+                (
+                    Assignment(
+                        evse_id=pk, payout_account=account, assigned_at=now, assigned_by=actor
+                    )
+                    for pk in pks
+                ),
+                batch_size=2000,
+            )
+            evse_ids = [evse_id for _, evse_id, *_ in rows]
+            record_audit_event(
+                action=AuditAction.ASSIGN,
+                actor=actor,
+                payout_account=account,
+                object_count=len(pks),
+                summary=f"Assigned {len(pks):,} EVSEs to “{account.name}”",
+                details={"evse_ids": evse_ids[:AUDIT_DETAIL_SAMPLE]},
+            )
+    except IntegrityError as exc:
+        raise AssignmentError(
+            "Some EVSEs were assigned by someone else at the same moment. Nothing was assigned; "
+            "reload the list and try again."
+        ) from exc
+    return AssignmentResult(account=account, count=len(pks))
+
+
+def unassign_evses(
+    *, evses: QuerySet, actor, reason: str = UnassignReason.MANUAL, account_id: int | None = None
+) -> int:
+    """Close the open assignments of `evses` (R3); returns how many were closed.
+
+    With `account_id`, only assignments to that account are closed: an EVSE moved to another
+    account meanwhile is left alone and reported.
+    """
+    with transaction.atomic():
+        open_assignments = Assignment.objects.open().filter(
+            evse_id__in=evses.model.objects.filter(pk__in=evses.values("pk")).values("pk")
+        )
+        if account_id is not None:
+            open_assignments = open_assignments.filter(payout_account_id=account_id)
+        rows = list(
+            open_assignments.select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list("pk", "evse__evse_id", "payout_account_id")
+        )
+        if not rows:
+            raise AssignmentError(
+                "None of the selected EVSEs is assigned any more. Nothing was unassigned."
+            )
+        now = timezone.now()
+        Assignment.objects.filter(pk__in=[pk for pk, *_ in rows]).update(
+            unassigned_at=now, unassigned_by=actor, unassign_reason=reason
+        )
+        accounts = {account for *_, account in rows}
+        record_audit_event(
+            action=AuditAction.UNASSIGN,
+            actor=actor,
+            payout_account=PayoutAccount.objects.get(pk=accounts.pop())
+            if len(accounts) == 1
+            else None,
+            object_count=len(rows),
+            summary=f"Unassigned {len(rows):,} EVSEs",
+            details={
+                "evse_ids": [evse_id for _, evse_id, _ in rows][:AUDIT_DETAIL_SAMPLE],
+                "reason": reason,
+            },
+        )
+    return len(rows)
+
+
+def close_assignments_of_deactivated_account(*, account: PayoutAccount, actor) -> int:
+    """R4: close every open assignment of an account that just became inactive.
+
+    Called by `deactivate_payout_account` and by the model signal that catches any other `save()`;
+    it must run inside the transaction that deactivated the account.
+    """
+    now = timezone.now()
+    open_assignments = Assignment.objects.open().filter(payout_account=account)
+    closed = open_assignments.update(
+        unassigned_at=now, unassigned_by=actor, unassign_reason=UnassignReason.ACCOUNT_DEACTIVATED
+    )
+    record_audit_event(
+        action=AuditAction.ACCOUNT_DEACTIVATE,
+        actor=actor,
+        payout_account=account,
+        object_count=closed,
+        summary=f"Deactivated payout account “{account.name}”; unassigned {closed:,} EVSEs",
+    )
+    return closed
+
+
+def deactivate_payout_account(*, account: PayoutAccount, actor) -> int:
+    """Deactivate the account and unassign its EVSEs in one transaction; returns how many."""
+    with transaction.atomic():
+        locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
+        if not locked.is_active:
+            raise AssignmentError(f"The payout account “{locked.name}” is already inactive.")
+        locked.is_active = False
+        locked.deactivated_by = actor
+        locked._unassigned_count = 0
+        locked.save()
+        account.refresh_from_db()
+        return locked._unassigned_count
+
+
+def reactivate_payout_account(*, account: PayoutAccount, actor) -> None:
+    with transaction.atomic():
+        locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.is_active:
+            raise AssignmentError(f"The payout account “{locked.name}” is already active.")
+        locked.is_active = True
+        locked.save()
+        record_audit_event(
+            action=AuditAction.ACCOUNT_REACTIVATE,
+            actor=actor,
+            payout_account=locked,
+            summary=f"Reactivated payout account “{locked.name}” ({actor_label(actor)})",
+        )
+        account.refresh_from_db()
+
+
+def open_assignment_count(account: PayoutAccount) -> int:
+    return Assignment.objects.open().filter(payout_account=account).count()
+
+
+def evses_for_ids(pks) -> QuerySet:
+    return EVSE.objects.filter(pk__in=list(pks))

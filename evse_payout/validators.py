@@ -1,0 +1,82 @@
+"""Validation of the identifiers the domain relies on: eMI3 EVSE IDs, IBAN/BIC, ISO codes."""
+
+import re
+
+import pycountry
+from django.core.exceptions import ValidationError
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+EVSE_ID_PATTERN = re.compile(
+    r"^(([A-Z]{2}\*?[A-Z0-9]{3}\*?E[A-Z0-9\*]{1,30})|(\+?[0-9]{1,3}\*[0-9]{3}\*[0-9\*]{1,32}))$"
+)
+
+
+def normalize_evse_id(value: str) -> str:
+    return (value or "").strip().upper()
+
+
+def validate_evse_id(value: str) -> None:
+    if not EVSE_ID_PATTERN.match(normalize_evse_id(value)):
+        raise ValidationError(
+            "“%(value)s” is not a valid eMI3 EVSE ID (e.g. BE*BEC*E041503003).",
+            code="invalid_evse_id",
+            params={"value": value},
+        )
+
+
+def evse_operator_prefix(evse_id: str) -> str:
+    """The country code and operator id of an eMI3 EVSE ID, without separators (`BE*BEC*E1` → `BEBEC`)."""
+    normalized = normalize_evse_id(evse_id)
+    if normalized[:1].isdigit() or normalized.startswith("+"):
+        return "*".join(normalized.lstrip("+").split("*")[:2])
+    return normalized.replace("*", "")[:5]
+
+
+def normalize_iban(value: str) -> str:
+    return re.sub(r"\s+", "", value or "").upper()
+
+
+def validate_iban(value: str) -> None:
+    try:
+        IBAN(value)
+    except SchwiftyException as exc:
+        raise ValidationError(
+            "“%(value)s” is not a valid IBAN: %(error)s",
+            code="invalid_iban",
+            params={"value": value, "error": str(exc).rstrip(".")},
+        ) from exc
+
+
+def validate_bic(value: str) -> None:
+    try:
+        BIC(value)
+    except SchwiftyException as exc:
+        raise ValidationError(
+            "“%(value)s” is not a valid BIC: %(error)s",
+            code="invalid_bic",
+            params={"value": value, "error": str(exc).rstrip(".")},
+        ) from exc
+
+
+def validate_currency(value: str) -> None:
+    if not (value and len(value) == 3 and pycountry.currencies.get(alpha_3=value)):
+        raise ValidationError(
+            "“%(value)s” is not an ISO 4217 currency code (e.g. EUR).",
+            code="invalid_currency",
+            params={"value": value},
+        )
+
+
+def validate_country_alpha3(value: str) -> None:
+    if not (value and len(value) == 3 and pycountry.countries.get(alpha_3=value)):
+        raise ValidationError(
+            "“%(value)s” is not an ISO 3166-1 alpha-3 country code (e.g. BEL).",
+            code="invalid_country",
+            params={"value": value},
+        )
+
+
+def country_name(alpha3: str) -> str:
+    country = pycountry.countries.get(alpha_3=alpha3) if alpha3 else None
+    return getattr(country, "common_name", None) or getattr(country, "name", alpha3 or "")

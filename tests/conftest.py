@@ -1,0 +1,60 @@
+import pytest
+from django.db import connection
+
+from tests.factories import UserFactory
+
+VIEWER, MANAGER, FINANCE = "Payout viewer", "Payout manager", "Finance"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need real row locks and concurrent transactions."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="viewer", groups=[VIEWER])
+
+
+@pytest.fixture
+def manager(db):
+    return UserFactory(username="manager", groups=[MANAGER])
+
+
+@pytest.fixture
+def finance(db):
+    return UserFactory(username="finance", groups=[FINANCE])
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def finance_client(client, finance):
+    client.force_login(finance)
+    return client
+
+
+def is_postgres():
+    return connection.vendor == "postgresql"

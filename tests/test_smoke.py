@@ -1,0 +1,29 @@
+import pytest
+
+from evse_payout.models import Assignment, UnassignReason
+from tests.factories import AssignmentFactory, PayoutAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_redirects_to_login_when_logged_out(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=/")
+
+
+def test_home_lists_every_page(manager_client):
+    response = manager_client.get("/")
+    for name in ("Payout EVSE assignment", "CDR overview", "Invoice runs", "Payout accounts"):
+        assert name in response.content.decode()
+
+
+def test_saving_account_inactive_closes_its_open_assignments():
+    account = PayoutAccountFactory()
+    AssignmentFactory.create_batch(3, payout_account=account)
+    account.is_active = False
+    account.save()
+    assert not Assignment.objects.open().filter(payout_account=account).exists()
+    assert set(Assignment.objects.values_list("unassign_reason", flat=True)) == {
+        UnassignReason.ACCOUNT_DEACTIVATED
+    }
