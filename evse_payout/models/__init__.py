@@ -1,7 +1,13 @@
 from .accounts import PayoutAccount
 from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
-from .invoicing import Invoice, InvoiceNumberSequence, InvoiceRun, InvoiceStatus
+from .invoicing import (
+    Invoice,
+    InvoiceNumberSequence,
+    InvoiceRun,
+    InvoiceRunExclusion,
+    InvoiceStatus,
+)
 from .network import EVSE, PHASES, Connector, EVSEStatus, Location, PowerType, SubCPO
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "Invoice",
     "InvoiceNumberSequence",
     "InvoiceRun",
+    "InvoiceRunExclusion",
     "InvoiceStatus",
     "Location",
     "OCPIToken",

@@ -89,6 +89,24 @@ class Invoice(models.Model):
         return self.number or f"Draft statement {self.pk}"
 
 
+class InvoiceRunExclusion(models.Model):
+    """A CDR a run left out, and why: the run page links to exactly these CDRs."""
+
+    run = models.ForeignKey(InvoiceRun, on_delete=models.CASCADE, related_name="excluded")
+    cdr = models.ForeignKey("CDR", on_delete=models.CASCADE, related_name="run_exclusions")
+    reason = models.CharField(max_length=24)
+    amount_excl_vat = models.DecimalField(max_digits=16, decimal_places=4)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "cdr"], name="exclusion_unique_per_run")
+        ]
+        indexes = [models.Index(fields=["run", "reason"], name="exclusion_run_reason_idx")]
+
+    def __str__(self):
+        return f"{self.run}: {self.cdr} ({self.reason})"
+
+
 class InvoiceNumberSequence(models.Model):
     """The last statement number given per year: finalize locks this row so numbers are gapless."""
 
