@@ -69,9 +69,12 @@ def validate_currency(value: str) -> None:
 
 
 def validate_country_alpha3(value: str) -> None:
-    if not (value and len(value) == 3 and pycountry.countries.get(alpha_3=value)):
+    # Upper case only: pycountry's lookup ignores case, but filters compare stored codes exactly.
+    if not (
+        value and value.isupper() and len(value) == 3 and pycountry.countries.get(alpha_3=value)
+    ):
         raise ValidationError(
-            "“%(value)s” is not an ISO 3166-1 alpha-3 country code (e.g. BEL).",
+            "“%(value)s” is not an ISO 3166-1 alpha-3 country code in capitals (e.g. BEL).",
             code="invalid_country",
             params={"value": value},
         )
