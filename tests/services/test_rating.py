@@ -1,0 +1,467 @@
+"""R5: every branch of the rating rules, the rating history, and batched re-rating."""
+
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from evse_payout.models import (
+    CDR,
+    AuditAction,
+    AuditEvent,
+    CDRRating,
+    CDRReason,
+    CDRStatus,
+    EVSEStatus,
+    Invoice,
+    InvoiceRun,
+)
+from evse_payout.services.rating import rate_cdr, rerate_cdrs
+from tests.factories import (
+    AssignmentFactory,
+    CDRFactory,
+    EVSEFactory,
+    LocationFactory,
+    PayoutAccountFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _account(**kwargs):
+    defaults = {
+        "commission_percent": Decimal("10.00"),
+        "fee_per_kwh": Decimal("0.0200"),
+        "fee_per_session": Decimal("0.25"),
+    }
+    return PayoutAccountFactory(**{**defaults, **kwargs})
+
+
+def _assigned_evse(account=None, **kwargs):
+    assignment = AssignmentFactory(evse=EVSEFactory(**kwargs), payout_account=account or _account())
+    return assignment.evse, assignment
+
+
+def _reloaded(cdr):
+    return CDR.objects.get(pk=cdr.pk)
+
+
+def make_invoiced(cdr, account):
+    run = InvoiceRun.objects.create(cutoff=timezone.now().date(), created_at=timezone.now())
+    invoice = Invoice.objects.create(
+        run=run, payout_account=account, currency="EUR", created_at=timezone.now()
+    )
+    CDR.objects.filter(pk=cdr.pk).update(
+        status=CDRStatus.INVOICED,
+        invoice=invoice,
+        payout_account=account,
+        fee=Decimal("1.00"),
+        payout=Decimal("9.00"),
+    )
+    return _reloaded(cdr)
+
+
+# The rated branch
+
+
+def test_rated_cdr_records_account_assignment_fee_and_payout():
+    evse, assignment = _assigned_evse()
+    cdr = CDRFactory(
+        evse=evse, total_cost_excl_vat=Decimal("10.0000"), total_energy=Decimal("20.0000")
+    )
+
+    rate_cdr(cdr=cdr, actor_name="test")
+
+    cdr = _reloaded(cdr)
+    assert cdr.status == CDRStatus.RATED
+    assert cdr.reason == ""
+    assert cdr.payout_account == assignment.payout_account
+    assert cdr.assignment == assignment
+    # 10 % × 10.00 + 0.02 × 20 + 0.25 = 1.00 + 0.40 + 0.25
+    assert cdr.fee == Decimal("1.65")
+    assert cdr.payout == Decimal("8.35")
+    assert cdr.rated_at is not None
+
+
+def test_fee_is_rounded_half_up_to_the_cent():
+    account = _account(
+        commission_percent=Decimal("10.00"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
+    )
+    evse, _ = _assigned_evse(account)
+    cdr = CDRFactory(evse=evse, total_cost_excl_vat=Decimal("10.0500"))
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert cdr.fee == Decimal("1.01")  # 1.005 rounds half-up
+    assert cdr.payout == Decimal("9.04")  # 10.05 − 1.01
+
+
+def test_payout_is_rounded_half_up_from_a_sub_cent_total():
+    account = _account(
+        commission_percent=Decimal("0"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
+    )
+    evse, _ = _assigned_evse(account)
+    cdr = CDRFactory(evse=evse, total_cost_excl_vat=Decimal("7.1250"))
+
+    rate_cdr(cdr=cdr)
+
+    assert _reloaded(cdr).payout == Decimal("7.13")
+
+
+# The not-invoiceable branches
+
+
+def test_cdr_of_unknown_evse_is_not_invoiceable_evse_unknown():
+    cdr = CDRFactory(evse=None, evse_uid="NOPE", evse_id_raw="BE*BEC*E404")
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert (cdr.status, cdr.reason) == (CDRStatus.NOT_INVOICEABLE, CDRReason.EVSE_UNKNOWN)
+    assert "BE*BEC*E404" in cdr.reason_detail
+    assert cdr.payout_account is None and cdr.fee is None and cdr.payout is None
+
+
+def test_cdr_of_unassigned_evse_is_not_invoiceable_evse_unassigned():
+    evse = EVSEFactory(evse_id="BE*BEC*E1")
+    cdr = CDRFactory(evse=evse)
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert (cdr.status, cdr.reason) == (CDRStatus.NOT_INVOICEABLE, CDRReason.EVSE_UNASSIGNED)
+    assert cdr.reason_detail == (
+        "EVSE BE*BEC*E1 is not assigned to a payout account — assign it, then re-rate."
+    )
+
+
+def test_cdr_in_another_currency_than_the_account_is_currency_mismatch():
+    evse, _ = _assigned_evse(_account(currency="EUR"))
+    cdr = CDRFactory(evse=evse, currency="USD")
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert (cdr.status, cdr.reason) == (CDRStatus.NOT_INVOICEABLE, CDRReason.CURRENCY_MISMATCH)
+    assert "USD" in cdr.reason_detail and "EUR" in cdr.reason_detail
+
+
+@pytest.mark.parametrize(
+    ("changes", "rule"),
+    [
+        ({"end_date_time": timezone.now() - timedelta(days=3)}, "end before start"),
+        (
+            {
+                "start_date_time": timezone.now() + timedelta(hours=1),
+                "end_date_time": timezone.now() + timedelta(hours=2),
+            },
+            "end in the future",
+        ),
+        ({"total_energy": Decimal("-1.0000")}, "negative energy"),
+        ({"total_energy": Decimal("1000.0001")}, "more than 1,000 kWh"),
+        ({"evse_id_raw": "NL*ABC*E1"}, "operator prefix"),
+    ],
+)
+def test_cdr_breaking_a_sanity_rule_fails_validation_naming_the_rule(changes, rule):
+    evse, _ = _assigned_evse(evse_id="BE*BEC*E1")
+    start = changes.pop("start_date_time", timezone.now() - timedelta(days=2))
+    cdr = CDRFactory(evse=evse, start_date_time=start, **changes)
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert (cdr.status, cdr.reason) == (CDRStatus.NOT_INVOICEABLE, CDRReason.FAILED_VALIDATION)
+    assert f"Rule “{rule}”" in cdr.reason_detail
+
+
+def test_exactly_1000_kwh_is_allowed():
+    evse, _ = _assigned_evse()
+    cdr = CDRFactory(evse=evse, total_energy=Decimal("1000.0000"))
+
+    rate_cdr(cdr=cdr)
+
+    assert _reloaded(cdr).status == CDRStatus.RATED
+
+
+def test_cdr_only_sanity_rules_come_before_the_evse_rules():
+    cdr = CDRFactory(evse=None, evse_uid="NOPE", total_energy=Decimal("-5"))
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert cdr.reason == CDRReason.FAILED_VALIDATION
+    assert "negative energy" in cdr.reason_detail
+
+
+def test_unmatched_cdr_is_matched_to_an_evse_created_since_by_uid():
+    location = LocationFactory()
+    cdr = CDRFactory(evse=None, evse_uid="LATE-UID", evse_id_raw="BE*BEC*E777")
+    rate_cdr(cdr=cdr)
+    assert _reloaded(cdr).reason == CDRReason.EVSE_UNKNOWN
+    evse, _ = _assigned_evse(location=location, uid="LATE-UID", evse_id="BE*BEC*E777")
+
+    rate_cdr(cdr=_reloaded(cdr))
+
+    cdr = _reloaded(cdr)
+    assert cdr.evse == evse
+    assert cdr.status == CDRStatus.RATED
+
+
+def test_unmatched_cdr_is_matched_by_upper_cased_evse_id_but_not_to_a_removed_evse():
+    EVSEFactory(evse_id="BE*BEC*E888", status=EVSEStatus.REMOVED)
+    cdr = CDRFactory(evse=None, evse_uid="OTHER", evse_id_raw="be*bec*e888")
+    rate_cdr(cdr=cdr)
+    assert _reloaded(cdr).evse is None
+
+    live, _ = _assigned_evse(evse_id="BE*BEC*E888")
+    rate_cdr(cdr=_reloaded(cdr))
+
+    assert _reloaded(cdr).evse == live
+
+
+def test_changing_status_clears_the_stale_rating():
+    evse, assignment = _assigned_evse()
+    cdr = CDRFactory(evse=evse)
+    rate_cdr(cdr=cdr)
+    assignment.unassigned_at = timezone.now()
+    assignment.unassign_reason = "manual"
+    assignment.save()
+
+    rate_cdr(cdr=_reloaded(cdr))
+
+    cdr = _reloaded(cdr)
+    assert cdr.reason == CDRReason.EVSE_UNASSIGNED
+    assert (cdr.payout_account, cdr.assignment, cdr.fee, cdr.payout, cdr.rated_at) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+# Credits
+
+
+def _credit_of(original, **kwargs):
+    return CDRFactory(
+        evse=original.evse,
+        credit=True,
+        credit_reference_id=original.cdr_id,
+        total_cost_excl_vat=-original.total_cost_excl_vat,
+        total_cost_incl_vat=-original.total_cost_incl_vat,
+        total_energy=-original.total_energy,
+        **kwargs,
+    )
+
+
+def test_credit_is_rated_against_the_originals_account_and_reverses_its_amounts():
+    evse, assignment = _assigned_evse()
+    original = CDRFactory(evse=evse)
+    rate_cdr(cdr=original)
+    original = _reloaded(original)
+    # The EVSE has moved on since: the credit still goes to the original's account.
+    assignment.unassigned_at = timezone.now()
+    assignment.unassign_reason = "manual"
+    assignment.save()
+    credit = _credit_of(original)
+
+    rate_cdr(cdr=credit)
+
+    credit = _reloaded(credit)
+    assert credit.status == CDRStatus.RATED
+    assert credit.credited_cdr == original
+    assert credit.payout_account == original.payout_account
+    assert credit.assignment == original.assignment
+    assert credit.fee == -original.fee == Decimal("-1.65")
+    assert credit.payout == -original.payout == Decimal("-8.35")
+
+
+def test_credit_of_an_invoiced_original_is_rated():
+    evse, assignment = _assigned_evse()
+    original = make_invoiced(CDRFactory(evse=evse), assignment.payout_account)
+    credit = _credit_of(original)
+
+    rate_cdr(cdr=credit)
+
+    assert _reloaded(credit).payout_account == assignment.payout_account
+
+
+def test_credit_of_an_unknown_original_is_held_credit_original_unknown():
+    credit = CDRFactory(
+        credit=True,
+        credit_reference_id="NEVER-SEEN",
+        total_cost_excl_vat=Decimal("-10"),
+        total_energy=Decimal("-20"),
+    )
+
+    rate_cdr(cdr=credit)
+
+    credit = _reloaded(credit)
+    assert (credit.status, credit.reason) == (
+        CDRStatus.NOT_INVOICEABLE,
+        CDRReason.CREDIT_ORIGINAL_UNKNOWN,
+    )
+    assert "NEVER-SEEN" in credit.reason_detail
+
+
+def test_credit_of_a_not_invoiceable_original_is_held():
+    original = CDRFactory(evse=EVSEFactory())
+    rate_cdr(cdr=original)
+    credit = _credit_of(_reloaded(original))
+
+    rate_cdr(cdr=credit)
+
+    credit = _reloaded(credit)
+    assert credit.reason == CDRReason.CREDIT_ORIGINAL_UNKNOWN
+    assert "rate the original first" in credit.reason_detail
+
+
+# History and invoiced CDRs
+
+
+def test_every_rating_is_recorded_in_the_history(manager):
+    evse = EVSEFactory()
+    cdr = CDRFactory(evse=evse)
+    rate_cdr(cdr=cdr, actor_name="ocpi:peer")
+    AssignmentFactory(evse=evse, payout_account=_account())
+
+    rerate_cdrs(cdrs=CDR.objects.filter(pk=cdr.pk), actor=manager)
+
+    first, second = CDRRating.objects.filter(cdr=cdr).order_by("pk")
+    assert (first.actor_label, first.status, first.reason) == (
+        "ocpi:peer",
+        CDRStatus.NOT_INVOICEABLE,
+        CDRReason.EVSE_UNASSIGNED,
+    )
+    assert (second.actor, second.actor_label, second.status) == (
+        manager,
+        "manager",
+        CDRStatus.RATED,
+    )
+    assert second.fee == Decimal("1.65") and second.payout == Decimal("8.35")
+
+
+def test_rate_cdr_never_touches_an_invoiced_cdr():
+    evse, assignment = _assigned_evse()
+    cdr = make_invoiced(CDRFactory(evse=evse, currency="USD"), assignment.payout_account)
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    assert (cdr.status, cdr.fee, cdr.payout) == (
+        CDRStatus.INVOICED,
+        Decimal("1.00"),
+        Decimal("9.00"),
+    )
+    assert not CDRRating.objects.filter(cdr=cdr).exists()
+
+
+def test_rerate_never_touches_invoiced_cdrs():
+    evse, assignment = _assigned_evse()
+    invoiced = make_invoiced(CDRFactory(evse=evse, currency="USD"), assignment.payout_account)
+    other = CDRFactory(evse=evse)
+
+    summary = rerate_cdrs(cdrs=CDR.objects.all(), actor_name="test")
+
+    assert summary.total == 1
+    invoiced = _reloaded(invoiced)
+    assert (invoiced.status, invoiced.fee) == (CDRStatus.INVOICED, Decimal("1.00"))
+    assert not CDRRating.objects.filter(cdr=invoiced).exists()
+    assert _reloaded(other).status == CDRStatus.RATED
+
+
+# Batched re-rating
+
+
+def test_rerate_rates_cdrs_of_a_newly_assigned_evse_and_summarises():
+    evse = EVSEFactory()
+    cdrs = CDRFactory.create_batch(3, evse=evse)
+    rerate_cdrs(cdrs=CDR.objects.all(), actor_name="test")
+    AssignmentFactory(evse=evse, payout_account=_account())
+    held = CDRFactory(evse=None, evse_uid="NOPE")
+
+    summary = rerate_cdrs(cdrs=CDR.objects.all(), actor_name="rerate_cdrs", batch_size=2)
+
+    assert summary.total == 4
+    assert summary.changed == 4  # three newly rated, one `new` → not invoiceable
+    assert summary.newly_rated == 3
+    assert summary.newly_rated_payout == Decimal("25.05")
+    assert summary.became_not_invoiceable == 1
+    assert summary.by_status == {CDRStatus.RATED: 3, CDRStatus.NOT_INVOICEABLE: 1}
+    assert summary.by_reason == {CDRReason.EVSE_UNKNOWN: 1}
+    assert {c.status for c in CDR.objects.filter(pk__in=[c.pk for c in cdrs])} == {"rated"}
+    assert _reloaded(held).reason == CDRReason.EVSE_UNKNOWN
+    event = AuditEvent.objects.get(action=AuditAction.RERATE, actor_label="rerate_cdrs")
+    assert event.object_count == 4
+    assert event.summary == summary.message()
+
+
+def test_rerate_reports_batches_to_progress():
+    CDRFactory.create_batch(5, evse=EVSEFactory())
+    seen = []
+
+    rerate_cdrs(cdrs=CDR.objects.all(), batch_size=2, progress=seen.append)
+
+    assert seen == [2, 2, 1]
+
+
+def test_rerate_dry_run_writes_nothing():
+    evse = EVSEFactory()
+    cdr = CDRFactory(evse=evse)
+    AssignmentFactory(evse=evse, payout_account=_account())
+
+    summary = rerate_cdrs(cdrs=CDR.objects.all(), dry_run=True)
+
+    assert summary.newly_rated == 1 and summary.newly_rated_payout == Decimal("8.35")
+    assert _reloaded(cdr).status == CDRStatus.NEW
+    assert not CDRRating.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.RERATE).exists()
+
+
+def test_rerate_writes_only_cdrs_whose_rating_changed(django_assert_num_queries):
+    evse, _ = _assigned_evse()
+    cdr = CDRFactory(evse=evse)
+    rate_cdr(cdr=cdr)
+    rated_at = _reloaded(cdr).rated_at
+
+    summary = rerate_cdrs(cdrs=CDR.objects.all())
+
+    assert summary.changed == 0
+    assert _reloaded(cdr).rated_at == rated_at
+    assert CDRRating.objects.filter(cdr=cdr).count() == 2
+
+
+@pytest.fixture
+def real_sqlite_parameter_limit(monkeypatch):
+    """Django assumes SQLite's old compile-time limit of 999 parameters and splits bulk writes
+    by it; the linked SQLite allows far more. Use the real limit so the test measures the
+    service's own queries (PostgreSQL has no such split)."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        monkeypatch.setattr(connection.features, "max_query_params", limit)
+
+
+@pytest.mark.parametrize("count", [20, 200])
+def test_rerate_query_count_does_not_grow_with_the_cdrs_in_a_batch(
+    count, real_sqlite_parameter_limit, django_assert_max_num_queries
+):
+    account = _account()
+    evses = [AssignmentFactory(payout_account=account).evse for _ in range(4)]
+    unassigned = EVSEFactory()
+    original = CDRFactory(evse=evses[0])
+    rate_cdr(cdr=original)
+    for index in range(count):
+        CDRFactory(evse=(evses + [unassigned])[index % 5])
+    CDRFactory(evse=None, evse_uid="NOPE")
+    _credit_of(_reloaded(original))
+
+    with django_assert_max_num_queries(12):
+        summary = rerate_cdrs(cdrs=CDR.objects.all(), batch_size=5000)
+
+    assert summary.total == count + 3
