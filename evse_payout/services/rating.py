@@ -105,19 +105,30 @@ class RerateSummary:
     dry_run: bool = False
 
     def message(self) -> str:
-        """One line for messages and command output."""
-        verb = "Would re-rate" if self.dry_run else "Re-rated"
-        text = f"{verb} {self.total:,} CDRs: {self.changed:,} changed status"
+        """One line for messages and command output, e.g.
+        "Re-rated 37 CDRs: 3 changed status (2 newly rated, 16.70 EUR payout; 1 became not
+        invoiceable); now 35 rated, 2 not invoiceable — 2 EVSE unassigned."
+        """
         amounts = ", ".join(
             f"{amount:,.2f} {currency}"
             for currency, amount in sorted(self.newly_rated_payout_by_currency.items())
         )
-        text += f" ({self.newly_rated:,} newly rated"
-        text += f", {amounts} payout)" if amounts else ")"
-        text += f", {self.became_not_invoiceable:,} became not invoiceable"
-        rated = self.by_status.get(CDRStatus.RATED, 0)
-        held = self.by_status.get(CDRStatus.NOT_INVOICEABLE, 0)
-        text += f"; now {rated:,} rated, {held:,} not invoiceable"
+        rated = f"{self.newly_rated:,} newly rated" + (f", {amounts} payout" if amounts else "")
+        held = self.became_not_invoiceable
+        if self.dry_run:
+            text = (
+                f"Dry run, nothing written: re-rating {self.total:,} CDRs would change the status "
+                f"of {self.changed:,} ({rated}; {held:,} becoming not invoiceable); afterwards"
+            )
+        else:
+            text = (
+                f"Re-rated {self.total:,} CDRs: {self.changed:,} changed status "
+                f"({rated}; {held:,} became not invoiceable); now"
+            )
+        text += (
+            f" {self.by_status.get(CDRStatus.RATED, 0):,} rated,"
+            f" {self.by_status.get(CDRStatus.NOT_INVOICEABLE, 0):,} not invoiceable"
+        )
         if self.by_reason:
             labels = dict(CDRReason.choices)
             text += " — " + ", ".join(
