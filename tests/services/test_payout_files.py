@@ -1,0 +1,140 @@
+"""Payout files: a statement's lines as CSV, a run's payouts as a SEPA pain.001.001.03 file."""
+
+import csv
+import io
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sepaxml
+from lxml import etree
+
+from evse_payout.models import Invoice, InvoiceRun, PayoutAccount
+from evse_payout.services.invoicing import finalize_run, run_invoicing
+from evse_payout.services.payout_files import (
+    CSV_HEADER,
+    PayoutFileError,
+    build_sepa_transfer,
+    iter_statement_csv,
+)
+from tests.factories import (
+    AssignmentFactory,
+    EVSEFactory,
+    LocationFactory,
+    PayoutAccountFactory,
+    UserFactory,
+)
+from tests.services.test_invoicing import CUTOFF, rated_cdr
+
+pytestmark = pytest.mark.django_db
+
+XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
+
+
+def finalized_run(*assignments_and_amounts) -> InvoiceRun:
+    for assignment, amounts in assignments_and_amounts:
+        for excl in amounts:
+            rated_cdr(assignment, excl=excl, credit=excl < 0)
+    summary = run_invoicing(cutoff=CUTOFF)
+    run = InvoiceRun.objects.get(pk=summary.run_id)
+    finalize_run(run=run, actor=UserFactory())
+    return run
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def test_statement_csv_has_a_header_and_one_row_per_line_with_cent_amounts():
+    location = LocationFactory(name='Hotel "Zee", Annex', city="Oostende")
+    assignment = AssignmentFactory(evse=EVSEFactory(location=location))
+    rated_cdr(assignment, excl=Decimal("12.3456"), incl=Decimal("14.9382"))
+    rated_cdr(assignment, excl=Decimal("-2.00"), incl=Decimal("-2.42"), credit=True)
+    run_invoicing(cutoff=CUTOFF)
+    statement = Invoice.objects.get()
+
+    text = "".join(iter_statement_csv(statement))
+
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == CSV_HEADER
+    assert len(rows) == 3
+    line = dict(zip(CSV_HEADER, rows[1], strict=True))
+    assert line["statement"] == f"draft-{statement.pk}"
+    assert line["evse_id"] == assignment.evse.evse_id
+    assert line["location"] == 'Hotel "Zee", Annex, Oostende'
+    assert (line["collected_excl_vat"], line["vat"], line["collected_incl_vat"]) == (
+        "12.35",
+        "2.59",
+        "14.94",
+    )
+    assert (line["fee"], line["payout"], line["credit"]) == ("1.23", "11.12", "no")
+    credit = dict(zip(CSV_HEADER, rows[2], strict=True))
+    assert (credit["collected_excl_vat"], credit["payout"], credit["credit"]) == (
+        "-2.00",
+        "-1.80",
+        "yes",
+    )
+    assert '"Hotel ""Zee"", Annex, Oostende"' in text
+    assert sum(Decimal(row[12]) for row in rows[1:]) == statement.net_payout
+
+
+# --- SEPA ----------------------------------------------------------------------------------------
+
+
+def test_sepa_file_validates_against_the_pain_001_001_03_schema_and_sums_the_statements():
+    first, second = AssignmentFactory(), AssignmentFactory()
+    run = finalized_run(
+        (first, [Decimal("10.00"), Decimal("33.3333")]),
+        (second, [Decimal("100.00"), Decimal("-20.00")]),
+    )
+
+    sepa = build_sepa_transfer(run=run)
+
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    document = etree.fromstring(sepa.content)
+    schema.assertValid(document)
+    statements = list(Invoice.objects.filter(run=run).order_by("number"))
+    total = sum(statement.net_payout for statement in statements)
+    assert Decimal(document.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS)) == total
+    assert document.findtext(".//p:GrpHdr/p:NbOfTxs", namespaces=NS) == "2"
+    assert sepa.control_sum == int(total * 100)
+    assert sorted(document.xpath(".//p:EndToEndId/text()", namespaces=NS)) == [
+        statement.number for statement in statements
+    ]
+    amounts = [Decimal(a) for a in document.xpath(".//p:InstdAmt/text()", namespaces=NS)]
+    assert sorted(amounts) == sorted(statement.net_payout for statement in statements)
+    assert document.findtext(".//p:Dbtr/p:Nm", namespaces=NS)
+    assert document.findtext(".//p:DbtrAcct/p:Id/p:IBAN", namespaces=NS) == "BE68539007547034"
+
+
+def test_sepa_file_leaves_out_non_euro_statements_and_lists_them():
+    euro = AssignmentFactory()
+    danish = AssignmentFactory(payout_account=PayoutAccountFactory(currency="DKK"))
+    run = finalized_run((euro, [Decimal("10.00")]), (danish, [Decimal("75.00")]))
+
+    sepa = build_sepa_transfer(run=run)
+
+    assert [s.payout_account for s in sepa.left_out_currency] == [danish.payout_account]
+    assert [s.payout_account for s in sepa.transfers] == [euro.payout_account]
+    assert b"DKK" not in sepa.content
+
+
+def test_sepa_file_is_refused_naming_the_accounts_with_invalid_bank_data():
+    good, bad = AssignmentFactory(), AssignmentFactory()
+    run = finalized_run((good, [Decimal("10.00")]), (bad, [Decimal("10.00")]))
+    PayoutAccount.objects.filter(pk=bad.payout_account.pk).update(iban="BE00539000000001")
+
+    with pytest.raises(PayoutFileError) as refused:
+        build_sepa_transfer(run=run)
+
+    message = str(refused.value)
+    assert f"“{bad.payout_account.name}”" in message
+    assert good.payout_account.name not in message
+
+
+def test_sepa_file_is_refused_while_a_statement_is_a_draft():
+    rated_cdr()
+    summary = run_invoicing(cutoff=CUTOFF)
+
+    with pytest.raises(PayoutFileError, match="Finalize or discard every draft"):
+        build_sepa_transfer(run=InvoiceRun.objects.get(pk=summary.run_id))
