@@ -33,22 +33,43 @@ def _owner_label(owner_id, owner_names) -> str:
     return owner_names.get(owner_id, "?") if owner_id else "the CPO (own EVSEs)"
 
 
+def _open_assignments_of(pks, batch_size=2000) -> list[tuple[str, str]]:
+    """(EVSE ID, account name) of open assignments among the locked EVSEs, a sample at most.
+
+    Checked by primary key, not by re-running the selection's filter: an EVSE that a filter like
+    "unassigned" no longer matches must still be named as the blocker.
+    """
+    found = []
+    for start in range(0, len(pks), batch_size):
+        found += (
+            Assignment.objects.open()
+            .filter(evse_id__in=pks[start : start + batch_size])
+            .values_list("evse__evse_id", "payout_account__name")[: NAME_SAMPLE + 1 - len(found)]
+        )
+        if len(found) > NAME_SAMPLE:
+            break
+    return found
+
+
 @dataclass(frozen=True)
 class AssignmentResult:
     account: PayoutAccount
     count: int
 
 
-def assign_evses(*, evses: QuerySet, account_id: int, actor) -> AssignmentResult:
+def assign_evses(
+    *, evses: QuerySet, account_id: int, actor, expected_count: int | None = None
+) -> AssignmentResult:
     """Give each EVSE of `evses` an open assignment to the account; all or nothing (R1, R2, R4).
 
     `evses` may be a filtered queryset ("select all matching"): it is resolved here, inside the
-    transaction, after the rows are locked.
+    transaction, when the rows are locked. `expected_count` is how many EVSEs the person confirmed;
+    if the filter now matches a different number, nothing is assigned.
     """
     try:
         with transaction.atomic():
             account = (
-                PayoutAccount.objects.select_for_update()
+                PayoutAccount.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("holder")
                 .filter(pk=account_id)
                 .first()
@@ -61,14 +82,21 @@ def assign_evses(*, evses: QuerySet, account_id: int, actor) -> AssignmentResult
                 )
             rows = list(
                 evses.model.objects.filter(pk__in=evses.values("pk"))
-                .select_for_update(of=("self",))
+                .select_for_update(no_key=True, of=("self",))
                 .order_by("pk")
                 .values_list(
                     "pk", "evse_id", "status", "location__owner_id", "location__owner__name"
                 )
             )
             if not rows:
-                raise AssignmentError("No EVSEs were selected. Nothing was assigned.")
+                raise AssignmentError(
+                    "None of the selected EVSEs is unassigned any more. Nothing was assigned."
+                )
+            if expected_count is not None and len(rows) != expected_count:
+                raise AssignmentError(
+                    f"The selection changed meanwhile: {len(rows):,} EVSEs match now instead of "
+                    f"{expected_count:,}. Nothing was assigned; review the list and try again."
+                )
             removed = [evse_id for _, evse_id, status, _, _ in rows if status == EVSEStatus.REMOVED]
             if removed:
                 raise AssignmentError(
@@ -89,14 +117,7 @@ def assign_evses(*, evses: QuerySet, account_id: int, actor) -> AssignmentResult
                     f"“{account.name}” belongs to {account.holder_label}. Nothing was assigned."
                 )
             pks = [pk for pk, *_ in rows]
-            already = list(
-                Assignment.objects.open()
-                .filter(
-                    evse_id__in=evses.model.objects.filter(pk__in=evses.values("pk")).values("pk")
-                )
-                .select_related("payout_account")
-                .values_list("evse__evse_id", "payout_account__name")[: NAME_SAMPLE + 1]
-            )
+            already = _open_assignments_of(pks)
             if already:
                 blockers = _named([f"{evse_id} (to “{name}”)" for evse_id, name in already])
                 raise AssignmentError(

@@ -1,11 +1,301 @@
-"""Pages of this area; routes are declared in `urlpatterns` at the bottom."""
+"""The "Payout EVSE assignment" pages: the two tables and the bulk assign/unassign flows.
 
-from django.shortcuts import render
-from django.urls import path
+A bulk action follows the Django admin's pattern: the table posts the selection, a page asks what
+is needed (the payout account), a confirmation page shows what will happen, "Confirm" calls one
+service, a message reports the result, and the browser goes back to the table with its filters.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST
+
+from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
+from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
+from ..models import EVSE, PayoutAccount
+from ..selectors.evses import (
+    assigned_evses,
+    assignment_tabs,
+    compatible_accounts,
+    selection_owners,
+    unassigned_evses,
+    with_unassigned_cdr_totals,
+)
+from ..services.assignments import AssignmentError, assign_evses, unassign_evses
+from ..tables.evses import AssignedEVSETable, UnassignedEVSETable, paginate_table
+
+VIEW_PERMISSION = "evse_payout.view_evse"
+ASSIGN_PERMISSION = "evse_payout.add_assignment"
+CONFIRMATION_SAMPLE = 50
+PAGE_PARAMETERS = ("sort", "page", "per_page", "account")
+TITLE = "Payout EVSE assignment"
+
+
+def _require(request, permission):
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+def _url_or_none(name, *args):
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _has_filters(data: QueryDict) -> bool:
+    return any(value for key, value in data.items() if key not in PAGE_PARAMETERS)
+
+
+def _evse_count(count: int) -> str:
+    return f"{count:,} EVSE" if count == 1 else f"{count:,} EVSEs"
+
+
+def _empty_text(*, mode, valid, has_filters):
+    if not valid:
+        return "Correct the filters above to see EVSEs."
+    if has_filters:
+        return "No EVSE matches these filters. Change them or clear the filters."
+    if mode == "unassigned":
+        return "Every EVSE is assigned to a payout account: nothing to do here."
+    return "No EVSEs are assigned to this account. Assign some from the Unassigned EVSEs table."
+
+
+def _listing(request, *, filterset, table_class, context):
+    """Filter, sort and paginate one table; invalid filters show their errors and no rows."""
+    valid = filterset.is_valid()
+    evses = filterset.qs if valid else filterset.queryset.none()
+    can_change = request.user.has_perm(ASSIGN_PERMISSION)
+    table = table_class(with_unassigned_cdr_totals(evses), exclude=() if can_change else ("evse",))
+    has_filters = _has_filters(request.GET)
+    filters = request.GET.copy()
+    if context.get("account"):
+        filters["account"] = context["account"].pk
+    table.empty_text = _empty_text(mode=context["mode"], valid=valid, has_filters=has_filters)
+    paginate_table(request, table)
+    context |= {
+        "title": TITLE,
+        "filterset": filterset,
+        "filters_valid": valid,
+        "has_filters": has_filters,
+        "table": table,
+        "total": table.paginator.count,
+        "can_change": can_change,
+        "filters": filters.urlencode(),
+    }
+    template = "evse_payout/assignment_evses.html"
+    if request.htmx:
+        template += "#listing"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def evses_unassigned(request):
-    return render(request, "evse_payout/base.html", {"title": "Payout EVSE assignment"})
+    _require(request, VIEW_PERMISSION)
+    filterset = EVSEFilterSet(request.GET, queryset=unassigned_evses())
+    return _listing(
+        request,
+        filterset=filterset,
+        table_class=UnassignedEVSETable,
+        context={"mode": "unassigned", "list_url": reverse("evse_payout:evses_unassigned")},
+    )
 
 
-urlpatterns = [path("assignment/", evses_unassigned, name="evses_unassigned")]
+def evses_assigned(request):
+    _require(request, VIEW_PERMISSION)
+    tabs = assignment_tabs()
+    account = next((tab for tab in tabs if str(tab.pk) == request.GET.get("account")), None)
+    account = account or (tabs[0] if tabs else None)
+    context = {
+        "mode": "assigned",
+        "tabs": tabs,
+        "account": account,
+        "list_url": reverse("evse_payout:evses_assigned"),
+        "account_create_url": _url_or_none("evse_payout:account_create"),
+    }
+    if account is None:
+        return render(
+            request, "evse_payout/assignment_evses.html", context | {"title": TITLE, "table": None}
+        )
+    filterset = AssignedEVSEFilterSet(request.GET, queryset=assigned_evses(account_id=account.pk))
+    return _listing(request, filterset=filterset, table_class=AssignedEVSETable, context=context)
+
+
+def _back(list_name: str, selection: EVSESelectionForm) -> HttpResponseRedirect:
+    """Back to the table with the filters (and page) it was posted from."""
+    filters = selection.cleaned_data.get("filters", "") if selection.is_bound else ""
+    query = QueryDict(filters or "").urlencode()
+    return redirect(reverse(f"evse_payout:{list_name}") + (f"?{query}" if query else ""))
+
+
+def _selected_evses(selection: EVSESelectionForm, *, checked_among, matching):
+    """The selected EVSEs as a lazy queryset: the checked ids, or every EVSE the filter matches.
+
+    Returns None when a re-posted filter is no longer valid.
+    """
+    if selection.cleaned_data["select_across"]:
+        filterset = matching(selection.filter_data)
+        return filterset.qs.order_by("evse_id", "pk") if filterset.is_valid() else None
+    return checked_among.filter(pk__in=selection.cleaned_data["evse"]).order_by("evse_id", "pk")
+
+
+def _read_selection(request, *, list_name):
+    """Validate the posted selection; on a problem, a message and the redirect to return."""
+    selection = EVSESelectionForm(request.POST)
+    if not selection.is_valid():
+        messages.error(request, " ".join(selection.errors.get("__all__", ["Reload the list."])))
+        return selection, _back(list_name, selection)
+    return selection, None
+
+
+def _confirmation_context(selection, evses, *, list_name, expected_count=None):
+    sample = list(evses.select_related("location", "location__owner")[:CONFIRMATION_SAMPLE])
+    count = len(sample) if len(sample) < CONFIRMATION_SAMPLE else evses.count()
+    return {
+        "selection": selection,
+        "sample": sample,
+        "count": count,
+        "more": count - len(sample),
+        "select_across": selection.cleaned_data["select_across"],
+        "expected_count": count if selection.cleaned_data["select_across"] else expected_count,
+        "evse_ids": selection.cleaned_data["evse"],
+        "filters": selection.cleaned_data["filters"],
+        "back_url": _back(list_name, selection).url,
+    }
+
+
+@require_POST
+def evses_assign(request):
+    """Assign EVSEs: the table posts here, then the account picker, then the confirmation."""
+    _require(request, ASSIGN_PERMISSION)
+    selection, problem = _read_selection(request, list_name="evses_unassigned")
+    if problem:
+        return problem
+    # Checked rows are looked up among all EVSEs, so one assigned meanwhile is named as the blocker.
+    evses = _selected_evses(
+        selection,
+        checked_among=EVSE.objects.all(),
+        matching=lambda data: EVSEFilterSet(data, queryset=unassigned_evses()),
+    )
+    if evses is None:
+        messages.error(request, "The filters are not valid any more; correct them and try again.")
+        return _back("evses_unassigned", selection)
+
+    if request.POST.get("confirm"):
+        try:
+            result = assign_evses(
+                evses=evses,
+                account_id=_posted_int(request.POST.get("account")),
+                actor=request.user,
+                expected_count=selection.cleaned_data["expected_count"]
+                if selection.cleaned_data["select_across"]
+                else None,
+            )
+        except AssignmentError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, f"{_evse_count(result.count)} assigned to {result.account.name}"
+            )
+        return _back("evses_unassigned", selection)
+
+    owners = selection_owners(evses)
+    if not owners:
+        messages.error(request, "None of the selected EVSEs exists any more. Nothing was assigned.")
+        return _back("evses_unassigned", selection)
+    if len(owners) > 1:
+        names = sorted(name or "the CPO (own EVSEs)" for _, name in owners)
+        messages.error(
+            request,
+            f"The selected EVSEs belong to different owners ({', '.join(names)}). "
+            "Select EVSEs of one owner at a time.",
+        )
+        return _back("evses_unassigned", selection)
+    ((owner_id, owner_name),) = owners
+    accounts = compatible_accounts(owner_id=owner_id)
+    account_form = PayoutAccountChoiceForm(
+        request.POST if "account" in request.POST else None, accounts=accounts
+    )
+    context = _confirmation_context(selection, evses, list_name="evses_unassigned") | {
+        "title": "Select a payout account",
+        "has_accounts": accounts.exists(),
+        "owner_name": owner_name or "the CPO (own EVSEs)",
+        "owner_id": owner_id,
+        "account_form": account_form,
+        "list_url": reverse("evse_payout:evses_unassigned"),
+        "account_create_url": _url_or_none("evse_payout:account_create"),
+    }
+    if account_form.is_bound and account_form.is_valid():
+        account = account_form.cleaned_data["account"]
+        return render(
+            request,
+            "evse_payout/assignment_confirm.html",
+            context
+            | {
+                "title": "Confirm assignment",
+                "action": "assign",
+                "account": account,
+                "action_url": reverse("evse_payout:evses_assign"),
+            },
+        )
+    return render(request, "evse_payout/assignment_pick_account.html", context)
+
+
+@require_POST
+def evses_unassign(request):
+    """Unassign EVSEs from the account of the current tab: confirmation, then "Confirm"."""
+    _require(request, ASSIGN_PERMISSION)
+    selection, problem = _read_selection(request, list_name="evses_assigned")
+    if problem:
+        return problem
+    account = get_object_or_404(PayoutAccount, pk=_posted_int(request.POST.get("account")))
+    evses = _selected_evses(
+        selection,
+        checked_among=assigned_evses(account_id=account.pk),
+        matching=lambda data: AssignedEVSEFilterSet(
+            data, queryset=assigned_evses(account_id=account.pk)
+        ),
+    )
+    if evses is None:
+        messages.error(request, "The filters are not valid any more; correct them and try again.")
+        return _back("evses_assigned", selection)
+
+    if request.POST.get("confirm"):
+        try:
+            count = unassign_evses(evses=evses, actor=request.user, account_id=account.pk)
+        except AssignmentError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"{_evse_count(count)} unassigned from {account.name}")
+        return _back("evses_assigned", selection)
+
+    context = _confirmation_context(selection, evses, list_name="evses_assigned") | {
+        "title": "Confirm unassignment",
+        "action": "unassign",
+        "account": account,
+        "action_url": reverse("evse_payout:evses_unassign"),
+        "list_url": reverse("evse_payout:evses_assigned") + f"?account={account.pk}",
+    }
+    if not context["count"]:
+        messages.error(request, "None of the selected EVSEs is assigned to this account any more.")
+        return _back("evses_assigned", selection)
+    return render(request, "evse_payout/assignment_confirm.html", context)
+
+
+def _posted_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+urlpatterns = [
+    path("assignment/", evses_unassigned, name="evses_unassigned"),
+    path("assignment/assigned/", evses_assigned, name="evses_assigned"),
+    path("assignment/assign/", evses_assign, name="evses_assign"),
+    path("assignment/unassign/", evses_unassign, name="evses_unassign"),
+]

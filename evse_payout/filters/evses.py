@@ -1,0 +1,96 @@
+"""Filters of the Payout EVSE assignment tables: GET parameters, bookmarkable, labelled fields."""
+
+import re
+
+import django_filters
+from django import forms
+
+from ..models import Location, PowerType, SubCPO
+from ..validators import country_name, normalize_evse_id
+
+OWN_EVSES = "own"
+EVSE_ID_LIST_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def sub_cpo_choices():
+    return [(OWN_EVSES, "CPO (own EVSEs)")] + [
+        (str(pk), name)
+        for pk, name in SubCPO.objects.order_by("name", "pk").values_list("pk", "name")
+    ]
+
+
+def country_choices():
+    """The countries that have locations (a handful), shown by name."""
+    codes = Location.objects.order_by().values_list("country", flat=True).distinct()
+    return sorted(((code, country_name(code)) for code in codes), key=lambda choice: choice[1])
+
+
+def parse_evse_id_list(value: str) -> list[str]:
+    """A pasted list of EVSE IDs (separated by commas, spaces or new lines), upper-cased."""
+    return [normalize_evse_id(item) for item in EVSE_ID_LIST_SEPARATORS.split(value) if item]
+
+
+class EVSEFilterSet(django_filters.FilterSet):
+    """The filters of the "Unassigned EVSEs" table."""
+
+    evse_id = django_filters.CharFilter(
+        label="EVSE ID",
+        method="filter_evse_id",
+        widget=forms.TextInput(attrs={"placeholder": "part of an ID, or a pasted list"}),
+        help_text="Part of an EVSE ID, or a list of IDs separated by commas, spaces or new lines.",
+    )
+    sub_cpo = django_filters.ChoiceFilter(
+        label="Sub-CPO", choices=sub_cpo_choices, method="filter_sub_cpo", empty_label="All"
+    )
+    output = django_filters.RangeFilter(
+        label="Output",
+        field_name="output_kw",
+        widget=django_filters.widgets.RangeWidget(
+            attrs={"type": "number", "step": "any", "min": "0", "placeholder": "kW"}
+        ),
+        help_text="From – to, in kW.",
+    )
+    power_type = django_filters.MultipleChoiceFilter(
+        label="Power type",
+        choices=PowerType.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    country = django_filters.ChoiceFilter(
+        label="Country", field_name="location__country", choices=country_choices, empty_label="All"
+    )
+    city = django_filters.CharFilter(
+        label="City", field_name="location__city", lookup_expr="istartswith"
+    )
+    postal_code = django_filters.CharFilter(
+        label="Postal code", field_name="location__postal_code", lookup_expr="startswith"
+    )
+
+    def filter_evse_id(self, queryset, name, value):
+        ids = parse_evse_id_list(value)
+        if len(ids) >= 2:
+            return queryset.filter(evse_id__in=ids)
+        if not ids:
+            return queryset
+        return queryset.filter(evse_id__icontains=ids[0])
+
+    def filter_sub_cpo(self, queryset, name, value):
+        if value == OWN_EVSES:
+            return queryset.filter(location__owner__isnull=True)
+        return queryset.filter(location__owner_id=value)
+
+
+class AssignedEVSEFilterSet(EVSEFilterSet):
+    """The same filters plus when and by whom the open assignment was made."""
+
+    assigned_since = django_filters.DateFilter(
+        label="Assigned since",
+        field_name="open_assignment__assigned_at",
+        lookup_expr="date__gte",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    assigned_by = django_filters.CharFilter(
+        label="Assigned by",
+        field_name="open_assignment__assigned_by__username",
+        lookup_expr="iexact",
+        help_text="User name.",
+    )

@@ -1,0 +1,127 @@
+"""Every list query of the Payout EVSE assignment pages, with its joins and annotations."""
+
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from ..models import CDR, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
+
+
+def _unassigned_cdrs():
+    """The CDRs of the outer EVSE that cannot be invoiced because the EVSE is unassigned."""
+    return (
+        CDR.objects.filter(
+            evse=OuterRef("pk"),
+            status=CDRStatus.NOT_INVOICEABLE,
+            reason=CDRReason.EVSE_UNASSIGNED,
+        )
+        .order_by()
+        .values("evse")
+    )
+
+
+def with_unassigned_cdr_totals(evses: QuerySet) -> QuerySet:
+    """Annotate the number, amount (excl. VAT) and currency of each EVSE's unassigned CDRs.
+
+    Correlated subqueries on the `cdr_evse_status_idx` index: one query for the whole page.
+    `unassigned_cdr_currencies` > 1 means the amount mixes currencies and must not be shown as one.
+    """
+    cdrs = _unassigned_cdrs()
+    return evses.annotate(
+        unassigned_cdr_count=Coalesce(
+            Subquery(cdrs.annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+            Value(0),
+        ),
+        unassigned_cdr_amount=Coalesce(
+            Subquery(
+                cdrs.annotate(total=Sum("total_cost_excl_vat")).values("total"),
+                output_field=DecimalField(max_digits=20, decimal_places=4),
+            ),
+            Value(Decimal("0")),
+            output_field=DecimalField(max_digits=20, decimal_places=4),
+        ),
+        unassigned_cdr_currency=Subquery(
+            cdrs.annotate(currency_=Min("currency")).values("currency_")
+        ),
+        unassigned_cdr_currencies=Coalesce(
+            Subquery(
+                cdrs.annotate(n=Count("currency", distinct=True)).values("n"),
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+    )
+
+
+def unassigned_evses() -> QuerySet:
+    """EVSEs that are not removed and have no open assignment (the "Unassigned EVSEs" table)."""
+    open_assignment = Assignment.objects.open().filter(evse=OuterRef("pk"))
+    return (
+        EVSE.objects.active()
+        .filter(~Exists(open_assignment))
+        .select_related("location", "location__owner")
+    )
+
+
+def assigned_evses(*, account_id: int) -> QuerySet:
+    """EVSEs with an open assignment to the account, annotated with when and by whom.
+
+    `open_assignment` is the one open assignment of each EVSE (the partial unique constraint
+    guarantees at most one), so the join never repeats an EVSE.
+    """
+    return (
+        EVSE.objects.annotate(
+            open_assignment=FilteredRelation(
+                "assignments", condition=Q(assignments__unassigned_at__isnull=True)
+            )
+        )
+        .filter(open_assignment__payout_account_id=account_id)
+        .select_related("location", "location__owner")
+        .annotate(
+            assigned_since=F("open_assignment__assigned_at"),
+            assigned_by_name=F("open_assignment__assigned_by__username"),
+        )
+    )
+
+
+def assignment_tabs() -> list[PayoutAccount]:
+    """The accounts shown as tabs: active ones and any with open assignments, with their counts."""
+    open_assignment = Assignment.objects.open().filter(payout_account=OuterRef("pk"))
+    return list(
+        PayoutAccount.objects.filter(Q(is_active=True) | Q(Exists(open_assignment)))
+        .select_related("holder")
+        .annotate(
+            open_count=Count("assignments", filter=Q(assignments__unassigned_at__isnull=True))
+        )
+        .order_by("name", "pk")
+    )
+
+
+def selection_owners(evses: QuerySet) -> list[tuple[int | None, str]]:
+    """The distinct owners (Sub-CPO id and name; None for the CPO) of a selection of EVSEs."""
+    return list(
+        EVSE.objects.filter(pk__in=evses.values("pk"))
+        .order_by()
+        .values_list("location__owner_id", "location__owner__name")
+        .distinct()
+    )
+
+
+def compatible_accounts(*, owner_id: int | None) -> QuerySet:
+    """Active payout accounts that may receive EVSEs of this owner (R2)."""
+    return PayoutAccount.objects.active().filter(holder_id=owner_id).order_by("name", "pk")
