@@ -138,10 +138,7 @@ def test_list_offers_reactivate_for_inactive_accounts(finance_client):
 def test_list_links_each_account_to_its_assigned_evses_tab(viewer_client):
     account = PayoutAccountFactory()
     AssignmentFactory(payout_account=account)
-    try:
-        url = reverse("evse_payout:evses_assigned")
-    except Exception:
-        pytest.skip("evses_assigned is not routed yet")
+    url = reverse("evse_payout:evses_assigned")
     assert f'href="{url}?account={account.pk}"' in viewer_client.get(LIST_URL).content.decode()
 
 
@@ -353,6 +350,14 @@ def test_deactivating_an_inactive_account_shows_a_message(finance_client):
     response = finance_client.post(reverse("evse_payout:account_deactivate", args=[account.pk]))
     assert response.status_code == 302
     assert messages_of(response) == ["The payout account “Old” is already inactive."]
+
+
+def test_deactivate_page_of_an_inactive_account_goes_back_to_the_list(finance_client):
+    account = PayoutAccountFactory(is_active=False, name="Old")
+    response = finance_client.get(reverse("evse_payout:account_deactivate", args=[account.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == LIST_URL
+    assert messages_of(response) == ["“Old” is already inactive."]
 
 
 def test_reactivate_confirms_then_reactivates(finance_client, finance):
