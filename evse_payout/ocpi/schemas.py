@@ -1,0 +1,372 @@
+"""OCPI 2.2.1 payload parsing: the one place that turns peer JSON into typed, checked values.
+
+Pydantic v2 models in lax mode, because real peers send numbers where the spec says strings
+(`location_put_example_add_evse.json`). The checks are structural only — required fields, types,
+lengths, enumerations, UTC dates, exact decimals; whether a CDR can be invoiced is a rating rule.
+Parse the JSON with `parse_json` (floats become `Decimal`, so amounts are never float-rounded).
+"""
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from ..models import EVSEStatus, PowerType
+from ..validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
+
+MAX_NESTING = 32
+MAX_REPORTED_ERRORS = 5
+
+
+class OCPIValidationError(Exception):
+    """The payload is not acceptable; the message names the field path (OCPI status 2001)."""
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON with exact decimals; raise OCPIValidationError for anything malformed."""
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise OCPIValidationError("The body is not UTF-8 encoded.") from exc
+    except RecursionError as exc:
+        raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.") from exc
+    except ValueError as exc:
+        raise OCPIValidationError(f"The body is not valid JSON: {exc}") from exc
+    check_nesting(value)
+    return value
+
+
+def check_nesting(value: Any) -> None:
+    """Refuse documents nested deeper than MAX_NESTING levels (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_NESTING:
+                raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def json_compatible(value: Any) -> Any:
+    """The payload as storable JSON: exact decimals become JSON numbers again (for the raw copy)."""
+    if isinstance(value, dict):
+        return {str(key): json_compatible(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_compatible(item) for item in value]
+    if isinstance(value, Decimal):
+        number = float(value)
+        if number in (float("inf"), float("-inf")):
+            raise OCPIValidationError(f"The number {value} is out of range.")
+        return number
+    return value
+
+
+def _canonical_numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _canonical_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_numbers(item) for item in value]
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return format(Decimal(str(value)).normalize(), "f")
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Key order, whitespace and number spelling (15, 15.0, 15.00) do not change the content."""
+    return json.dumps(
+        _canonical_numbers(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def format_errors(exc: ValidationError, prefix: str = "") -> str:
+    """`cdr_location.evse_uid: Field required; charging_periods[0].dimensions: …`"""
+    messages = []
+    for error in exc.errors(include_url=False)[:MAX_REPORTED_ERRORS]:
+        path = prefix
+        for part in error["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+        messages.append(f"{path or '(body)'}: {error['msg']}")
+    more = exc.error_count() - MAX_REPORTED_ERRORS
+    if more > 0:
+        messages.append(f"and {more} more errors")
+    return "; ".join(messages)
+
+
+# -- Field types -----------------------------------------------------------------------------
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("Input should be an RFC 3339 date-time string")
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    # OCPI: a date-time without an offset is UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+def _evse_id(value: str) -> str:
+    normalized = normalize_evse_id(value)
+    if not EVSE_ID_PATTERN.match(normalized):
+        raise ValueError(f"“{value}” is not a valid eMI3 EVSE ID (e.g. BE*BEC*E041503003)")
+    return normalized
+
+
+def _string(max_length: int, min_length: int = 0):
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length)]
+
+
+UTCDateTime = Annotated[datetime, BeforeValidator(_text_only), AfterValidator(_to_utc)]
+CountryCode = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_upper)]
+PartyId = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_upper)]
+Country = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_upper)]
+Currency = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_upper)]
+EvseId = Annotated[str, StringConstraints(max_length=48), AfterValidator(_evse_id)]
+Id36 = _string(36, 1)
+Id39 = _string(39, 1)
+# Database column limits: max_digits - decimal_places integer digits, at most 4 decimals (OCPI).
+Money = Annotated[Decimal, Field(max_digits=16, decimal_places=4)]
+Energy = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
+Hours = Annotated[Decimal, Field(max_digits=12, decimal_places=4)]
+Volts = Annotated[int, Field(ge=0, le=10_000)]
+Amperes = Annotated[int, Field(ge=0, le=10_000)]
+Watts = Annotated[int, Field(ge=0, le=999_999_990)]
+
+
+class AuthMethod(StrEnum):
+    AUTH_REQUEST = "AUTH_REQUEST"
+    COMMAND = "COMMAND"
+    WHITELIST = "WHITELIST"
+
+
+class TokenType(StrEnum):
+    AD_HOC_USER = "AD_HOC_USER"
+    APP_USER = "APP_USER"
+    OTHER = "OTHER"
+    RFID = "RFID"
+
+
+class ConnectorFormat(StrEnum):
+    SOCKET = "SOCKET"
+    CABLE = "CABLE"
+
+
+class OCPIModel(BaseModel):
+    # Lax: numbers are accepted for string fields; unknown fields are ignored (OCPI is extensible).
+    model_config = ConfigDict(coerce_numbers_to_str=True, extra="ignore", frozen=True)
+
+
+# -- CDR -------------------------------------------------------------------------------------
+
+
+class GeoLocation(OCPIModel):
+    latitude: _string(10, 1)
+    longitude: _string(11, 1)
+
+
+class CdrToken(OCPIModel):
+    # Required by the 2.2.1 text, but absent from its own CDR example: accepted without.
+    country_code: CountryCode | None = None
+    party_id: PartyId | None = None
+    uid: Id36
+    type: TokenType
+    contract_id: Id36
+
+
+class CdrLocation(OCPIModel):
+    id: Id36
+    name: _string(255) | None = None
+    address: _string(45)
+    city: _string(45)
+    postal_code: _string(10) | None = None
+    state: _string(20) | None = None
+    country: Country
+    coordinates: GeoLocation
+    evse_uid: Id36
+    evse_id: _string(48, 1)
+    connector_id: Id36
+    connector_standard: _string(40, 1)
+    connector_format: ConnectorFormat
+    connector_power_type: PowerType
+
+
+class Price(OCPIModel):
+    excl_vat: Money
+    incl_vat: Money | None = None
+
+
+class CdrDimension(OCPIModel):
+    type: _string(32, 1)
+    volume: Decimal
+
+
+class ChargingPeriod(OCPIModel):
+    start_date_time: UTCDateTime
+    dimensions: Annotated[list[CdrDimension], Field(min_length=1)]
+    tariff_id: _string(36) | None = None
+
+
+class CDRPayload(OCPIModel):
+    country_code: CountryCode
+    party_id: PartyId
+    id: Id39
+    start_date_time: UTCDateTime
+    end_date_time: UTCDateTime
+    session_id: _string(36) | None = None
+    cdr_token: CdrToken
+    auth_method: AuthMethod
+    authorization_reference: _string(36) | None = None
+    cdr_location: CdrLocation
+    meter_id: _string(255) | None = None
+    currency: Currency
+    charging_periods: Annotated[list[ChargingPeriod], Field(min_length=1)]
+    total_cost: Price
+    total_fixed_cost: Price | None = None
+    total_energy: Energy
+    total_energy_cost: Price | None = None
+    total_time: Hours
+    total_time_cost: Price | None = None
+    total_parking_time: Hours | None = None
+    total_parking_cost: Price | None = None
+    total_reservation_cost: Price | None = None
+    remark: _string(255) | None = None
+    invoice_reference_id: _string(39) | None = None
+    credit: bool = False
+    credit_reference_id: _string(39) | None = None
+    home_charging_compensation: bool | None = None
+    last_updated: UTCDateTime
+
+
+def parse_cdr(payload: Any) -> CDRPayload:
+    if not isinstance(payload, dict):
+        raise OCPIValidationError("The body must be a JSON object (one OCPI CDR).")
+    try:
+        cdr = CDRPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise OCPIValidationError(format_errors(exc)) from exc
+    if cdr.credit and not cdr.credit_reference_id:
+        raise OCPIValidationError("credit_reference_id: Field required for a credit CDR")
+    return cdr
+
+
+# -- Location, EVSE, Connector ---------------------------------------------------------------
+
+
+class ConnectorPayload(OCPIModel):
+    id: Id36
+    standard: _string(40, 1)
+    format: ConnectorFormat
+    # Required by the spec, yet missing from its own "add an EVSE" example: a known connector
+    # keeps its stored values; a new connector without them is refused by the ingest service.
+    power_type: PowerType | None = None
+    max_voltage: Volts | None = None
+    max_amperage: Amperes | None = None
+    max_electric_power: Watts | None = None
+    tariff_ids: list[_string(36)] | None = None
+    last_updated: UTCDateTime | None = None
+
+
+class EVSEPayload(OCPIModel):
+    uid: Id36
+    # Optional in OCPI, but an EVSE cannot be assigned or found without it here.
+    evse_id: EvseId
+    status: EVSEStatus
+    connectors: Annotated[list[ConnectorPayload], Field(min_length=1)]
+    physical_reference: _string(16) | None = None
+    floor_level: _string(4) | None = None
+    last_updated: UTCDateTime
+
+
+class EVSEPatch(OCPIModel):
+    evse_id: EvseId | None = None
+    status: EVSEStatus | None = None
+    connectors: Annotated[list[ConnectorPayload], Field(min_length=1)] | None = None
+    physical_reference: _string(16) | None = None
+    floor_level: _string(4) | None = None
+    last_updated: UTCDateTime | None = None
+
+
+def _alpha3_country(value: str) -> str:
+    try:
+        validate_country_alpha3(value)
+    except DjangoValidationError as exc:
+        raise ValueError(f"“{value}” is not an ISO 3166-1 alpha-3 country code") from exc
+    return value
+
+
+LocationCountry = Annotated[Country, AfterValidator(_alpha3_country)]
+
+
+class LocationPayload(OCPIModel):
+    country_code: CountryCode
+    party_id: PartyId
+    id: Id36
+    publish: bool
+    name: _string(255) | None = None
+    address: _string(45)
+    city: _string(45)
+    postal_code: _string(10) | None = None
+    state: _string(20) | None = None
+    country: LocationCountry
+    coordinates: GeoLocation
+    evses: list[EVSEPayload] | None = None
+    time_zone: _string(255, 1)
+    last_updated: UTCDateTime
+
+
+class LocationPatch(OCPIModel):
+    publish: bool | None = None
+    name: _string(255) | None = None
+    address: _string(45) | None = None
+    city: _string(45) | None = None
+    postal_code: _string(10) | None = None
+    state: _string(20) | None = None
+    country: LocationCountry | None = None
+    coordinates: GeoLocation | None = None
+    evses: list[EVSEPayload] | None = None
+    time_zone: _string(255, 1) | None = None
+    last_updated: UTCDateTime | None = None
+
+
+ModelT = TypeVar("ModelT", bound=OCPIModel)
+
+
+def parse_object(model: type[ModelT], payload: Any, what: str) -> ModelT:
+    if not isinstance(payload, dict):
+        raise OCPIValidationError(f"The body must be a JSON object (one OCPI {what}).")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise OCPIValidationError(format_errors(exc)) from exc

@@ -1,0 +1,468 @@
+"""Every write that OCPI data causes: CDR intake (stored once, rated in the same transaction)
+and the upsert of locations, EVSEs and connectors.
+
+A CDR is immutable: the same CDR again is harmless, the same id with other content is refused
+(a correction is a credit CDR). The unique constraint `cdr_unique_ocpi_id` is the final guard
+against two peers' requests racing; the loser re-reads and answers as if it came second.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import (
+    CDR,
+    EVSE,
+    PHASES,
+    Assignment,
+    AuditAction,
+    Connector,
+    EVSEStatus,
+    Location,
+    UnassignReason,
+)
+from ..ocpi.schemas import (
+    CDRPayload,
+    ConnectorPayload,
+    EVSEPatch,
+    EVSEPayload,
+    LocationPatch,
+    LocationPayload,
+    OCPIValidationError,
+    canonical_json,
+    json_compatible,
+    parse_cdr,
+    parse_object,
+)
+from .audit import record_audit_event
+from .rating import rate_cdr
+
+KW = Decimal("0.01")
+
+
+class OCPINotFound(Exception):
+    """The location or EVSE the request names is not known (OCPI status 2003)."""
+
+
+def immutable_message(cdr_id: str) -> str:
+    return f"CDRs are immutable; send a credit CDR to correct CDR {cdr_id}"
+
+
+# -- CDRs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    cdr: CDR
+    created: bool
+
+
+@dataclass(frozen=True)
+class PreparedCDR:
+    """A parsed CDR ready to store: the typed payload, its storable raw JSON and content hash."""
+
+    parsed: CDRPayload
+    raw: dict
+    content_hash: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.parsed.country_code, self.parsed.party_id, self.parsed.id)
+
+
+def prepare_cdr(payload: Any) -> PreparedCDR:
+    """Parse and check one CDR payload; raises OCPIValidationError naming the field path."""
+    parsed = parse_cdr(payload)
+    raw = json_compatible(payload)
+    digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return PreparedCDR(parsed=parsed, raw=raw, content_hash=digest)
+
+
+def cdr_from_prepared(prepared: PreparedCDR, *, location: Location | None, now) -> CDR:
+    """An unsaved CDR row (status `new`, EVSE not yet matched: rating does that)."""
+    cdr = prepared.parsed
+    where = cdr.cdr_location
+    return CDR(
+        country_code=cdr.country_code,
+        party_id=cdr.party_id,
+        cdr_id=cdr.id,
+        start_date_time=cdr.start_date_time,
+        end_date_time=cdr.end_date_time,
+        location=location,
+        location_ocpi_id=where.id,
+        evse_uid=where.evse_uid,
+        evse_id_raw=where.evse_id,
+        currency=cdr.currency,
+        total_energy=cdr.total_energy,
+        total_time=cdr.total_time,
+        total_cost_excl_vat=cdr.total_cost.excl_vat,
+        total_cost_incl_vat=cdr.total_cost.incl_vat,
+        credit=cdr.credit,
+        credit_reference_id=cdr.credit_reference_id or "",
+        last_updated=cdr.last_updated,
+        raw=prepared.raw,
+        content_hash=prepared.content_hash,
+        received_at=now,
+    )
+
+
+def match_locations(keys: Iterable[tuple[str, str, str]]) -> dict[tuple, Location]:
+    keys = set(keys)
+    if not keys:
+        return {}
+    rows = Location.objects.filter(location_id__in={location_id for *_, location_id in keys})
+    return {
+        (row.country_code, row.party_id, row.location_id): row
+        for row in rows
+        if (row.country_code, row.party_id, row.location_id) in keys
+    }
+
+
+def _existing_answer(existing: CDR, prepared: PreparedCDR) -> IngestResult:
+    if existing.content_hash != prepared.content_hash:
+        raise OCPIValidationError(immutable_message(prepared.parsed.id))
+    return IngestResult(cdr=existing, created=False)
+
+
+def _find(prepared: PreparedCDR) -> CDR | None:
+    country_code, party_id, cdr_id = prepared.key
+    return CDR.objects.filter(country_code=country_code, party_id=party_id, cdr_id=cdr_id).first()
+
+
+def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
+    """Parse, store and rate one CDR in one transaction (DESIGN §5, R5).
+
+    The same CDR again → the stored one, `created=False`; the same id with other content →
+    OCPIValidationError (CDRs are immutable).
+    """
+    prepared = prepare_cdr(payload)
+    parsed = prepared.parsed
+    try:
+        with transaction.atomic():
+            existing = _find(prepared)
+            if existing is not None:
+                return _existing_answer(existing, prepared)
+            where = parsed.cdr_location
+            location_key = (parsed.country_code, parsed.party_id, where.id)
+            cdr = cdr_from_prepared(
+                prepared,
+                location=match_locations([location_key]).get(location_key),
+                now=timezone.now(),
+            )
+            cdr.save()
+            # Rating matches the EVSE (uid, else EVSE ID) and a credit's original, and saves both.
+            rate_cdr(cdr=cdr, actor_name=actor_name)
+    except IntegrityError:
+        # Another request stored the same CDR between our read and our insert.
+        existing = _find(prepared)
+        if existing is None:
+            raise
+        return _existing_answer(existing, prepared)
+    return IngestResult(cdr=cdr, created=True)
+
+
+# -- Locations, EVSEs, connectors ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What a location or EVSE upsert did."""
+
+    location: Location
+    created: bool
+    evses_created: int = 0
+    evses_updated: int = 0
+    evses_removed: int = 0
+
+
+@dataclass
+class _Counts:
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+
+
+def _connector_kw(connector: Connector) -> Decimal:
+    if connector.max_electric_power:
+        return Decimal(connector.max_electric_power) / 1000
+    phases = PHASES[connector.power_type]
+    return Decimal(connector.max_voltage) * Decimal(connector.max_amperage) * phases / 1000
+
+
+def derive_output(connectors: list[Connector]) -> tuple[Decimal, str]:
+    """(output kW, power type) of an EVSE: its strongest connector decides (DESIGN §2)."""
+    strongest = max(connectors, key=_connector_kw)
+    # Output is a displayed capacity, not money: two decimals like the column.
+    return _connector_kw(strongest).quantize(KW, rounding=ROUND_HALF_UP), strongest.power_type
+
+
+def _save_connectors(evse: EVSE, payloads: list[ConnectorPayload], path: str) -> list[Connector]:
+    """Replace the EVSE's connectors with `payloads`; a known connector keeps omitted values."""
+    known = {connector.connector_id: connector for connector in evse.connectors.all()}
+    kept = []
+    for index, payload in enumerate(payloads):
+        connector = known.get(payload.id) or Connector(evse=evse, connector_id=payload.id)
+        connector.standard = payload.standard
+        connector.format = payload.format
+        for field in ("power_type", "max_voltage", "max_amperage"):
+            value = getattr(payload, field)
+            if value is not None:
+                setattr(connector, field, value)
+            elif getattr(connector, field) in (None, ""):
+                raise OCPIValidationError(
+                    f"{path}connectors[{index}].{field}: Field required for a new connector"
+                )
+        if payload.max_electric_power is not None or connector.pk is None:
+            connector.max_electric_power = payload.max_electric_power
+        if payload.last_updated is not None:
+            connector.last_updated = payload.last_updated
+        connector.save()
+        kept.append(connector)
+    evse.connectors.exclude(pk__in=[connector.pk for connector in kept]).delete()
+    return kept
+
+
+def _check_evse_id_free(evse: EVSE, path: str) -> None:
+    if evse.status == EVSEStatus.REMOVED:
+        return
+    holder = (
+        EVSE.objects.active()
+        .filter(evse_id=evse.evse_id)
+        .exclude(pk=evse.pk)
+        .values_list("country_code", "party_id", "uid")
+        .first()
+    )
+    if holder is not None:
+        country_code, party_id, uid = holder
+        raise OCPIValidationError(
+            f"{path}evse_id: {evse.evse_id} is already used by EVSE uid {uid} "
+            f"({country_code}*{party_id}); set that EVSE to REMOVED first"
+        )
+
+
+def _close_assignment_of_removed_evse(evse: EVSE, *, actor_name: str) -> None:
+    """A removed EVSE leaves the unassigned list; its open assignment closes (`evse_removed`)."""
+    assignment = (
+        Assignment.objects.open()
+        .select_for_update(of=("self",))
+        .filter(evse=evse)
+        .select_related("payout_account")
+        .first()
+    )
+    if assignment is not None:
+        assignment.unassigned_at = timezone.now()
+        assignment.unassign_reason = UnassignReason.EVSE_REMOVED
+        assignment.save(update_fields=["unassigned_at", "unassign_reason"])
+    account = assignment.payout_account if assignment else None
+    record_audit_event(
+        action=AuditAction.EVSE_REMOVED,
+        actor_name=actor_name,
+        payout_account=account,
+        object_count=1,
+        summary=f"EVSE {evse.evse_id} removed by the CPO"
+        + (f"; unassigned from “{account.name}”" if account else ""),
+        details={"evse_id": evse.evse_id, "uid": evse.uid, "closed_assignment": bool(assignment)},
+    )
+
+
+def _upsert_evse(
+    location: Location,
+    fields: dict,
+    *,
+    uid: str,
+    actor_name: str,
+    path: str,
+    partial: bool,
+    counts: _Counts,
+) -> EVSE:
+    """Create or update one EVSE of `location` from validated `fields` (PUT: all, PATCH: given)."""
+    evse = (
+        EVSE.objects.select_for_update(of=("self",))
+        .filter(country_code=location.country_code, party_id=location.party_id, uid=uid)
+        .first()
+    )
+    if evse is None and partial:
+        raise OCPINotFound(f"Unknown EVSE {uid} at location {location.location_id}")
+    created = evse is None
+    if created:
+        evse = EVSE(country_code=location.country_code, party_id=location.party_id, uid=uid)
+    was_removed = not created and evse.status == EVSEStatus.REMOVED
+    evse.location = location
+    for field in ("evse_id", "status", "last_updated"):
+        if field in fields:
+            if fields[field] is None and field != "last_updated":
+                raise OCPIValidationError(f"{path}{field}: Input should not be null")
+            setattr(evse, field, fields[field])
+    connectors = fields.get("connectors")
+    if created:
+        # Placeholder values until the connectors below decide them.
+        evse.power_type, evse.output_kw = connectors[0].power_type or "AC_1_PHASE", 0
+    _check_evse_id_free(evse, path)
+    evse.save()
+    if connectors is not None:
+        stored = _save_connectors(evse, connectors, path)
+        evse.output_kw, evse.power_type = derive_output(stored)
+        evse.save(update_fields=["output_kw", "power_type"])
+    if evse.status == EVSEStatus.REMOVED and not was_removed:
+        counts.removed += 1
+        if not created:
+            _close_assignment_of_removed_evse(evse, actor_name=actor_name)
+    if created:
+        counts.created += 1
+    else:
+        counts.updated += 1
+    return evse
+
+
+def _evse_fields(payload: EVSEPayload | EVSEPatch, *, partial: bool) -> dict:
+    fields = payload.model_dump(
+        exclude_unset=partial, include={"evse_id", "status", "last_updated"}
+    )
+    if not partial or "connectors" in payload.model_fields_set:
+        fields["connectors"] = payload.connectors
+    return fields
+
+
+def _apply_location_fields(location: Location, payload, *, partial: bool) -> None:
+    given = payload.model_fields_set if partial else set(type(payload).model_fields)
+    for field in ("name", "address", "postal_code", "city", "country", "time_zone", "last_updated"):
+        if field in given:
+            value = getattr(payload, field)
+            if value is None and field in ("address", "city", "country", "time_zone"):
+                raise OCPIValidationError(f"{field}: Input should not be null")
+            if value is None and field != "last_updated":
+                value = ""
+            setattr(location, field, value)
+
+
+def _check_url_identity(payload: dict, **expected: str) -> None:
+    for field, value in expected.items():
+        sent = payload.get(field)
+        if sent is not None and str(sent).upper() != value.upper():
+            raise OCPIValidationError(f"{field}: “{sent}” does not match the URL (“{value}”)")
+
+
+def _retrying(write):
+    """Run `write` in a transaction; once more if a concurrent insert took a unique key."""
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError:
+        pass
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError as exc:
+        raise OCPIValidationError(
+            "The update conflicts with another EVSE or location (duplicate EVSE ID or uid)."
+        ) from exc
+
+
+def upsert_location(
+    *,
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    payload: Any,
+    partial: bool,
+    actor_name: str,
+) -> UpsertResult:
+    """PUT (`partial=False`: the whole location) or PATCH (only the given fields) a location.
+
+    EVSEs in the payload are created or updated (never deleted: OCPI marks them REMOVED). A new
+    location belongs to the CPO (owner empty); an existing one keeps its owner.
+    """
+    country_code, party_id = country_code.upper(), party_id.upper()
+    if isinstance(payload, dict):
+        _check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    parsed = parse_object(LocationPatch if partial else LocationPayload, payload, "Location")
+
+    def write() -> UpsertResult:
+        location = (
+            Location.objects.select_for_update()
+            .filter(country_code=country_code, party_id=party_id, location_id=location_id)
+            .first()
+        )
+        if location is None and partial:
+            raise OCPINotFound(f"Unknown location {country_code}*{party_id} {location_id}")
+        created = location is None
+        if created:
+            location = Location(
+                country_code=country_code, party_id=party_id, location_id=location_id
+            )
+        _apply_location_fields(location, parsed, partial=partial)
+        location.save()
+        counts = _Counts()
+        for index, evse in enumerate(parsed.evses or []):
+            _upsert_evse(
+                location,
+                _evse_fields(evse, partial=False),
+                uid=evse.uid,
+                actor_name=actor_name,
+                path=f"evses[{index}].",
+                partial=False,
+                counts=counts,
+            )
+        return UpsertResult(
+            location=location,
+            created=created,
+            evses_created=counts.created,
+            evses_updated=counts.updated,
+            evses_removed=counts.removed,
+        )
+
+    return _retrying(write)
+
+
+def upsert_evse(
+    *,
+    country_code: str,
+    party_id: str,
+    location_id: str,
+    evse_uid: str,
+    payload: Any,
+    partial: bool,
+    actor_name: str,
+) -> UpsertResult:
+    """PUT or PATCH one EVSE of a known location; REMOVED closes its open assignment."""
+    country_code, party_id = country_code.upper(), party_id.upper()
+    if isinstance(payload, dict):
+        _check_url_identity(payload, uid=evse_uid)
+    parsed = parse_object(EVSEPatch if partial else EVSEPayload, payload, "EVSE")
+
+    def write() -> UpsertResult:
+        location = (
+            Location.objects.select_for_update()
+            .filter(country_code=country_code, party_id=party_id, location_id=location_id)
+            .first()
+        )
+        if location is None:
+            raise OCPINotFound(f"Unknown location {country_code}*{party_id} {location_id}")
+        counts = _Counts()
+        _upsert_evse(
+            location,
+            _evse_fields(parsed, partial=partial),
+            uid=evse_uid,
+            actor_name=actor_name,
+            path="",
+            partial=partial,
+            counts=counts,
+        )
+        if "last_updated" in parsed.model_fields_set and parsed.last_updated:
+            # OCPI: changing an EVSE changes its location's last_updated too.
+            location.last_updated = max(filter(None, [location.last_updated, parsed.last_updated]))
+            location.save(update_fields=["last_updated"])
+        return UpsertResult(
+            location=location,
+            created=False,
+            evses_created=counts.created,
+            evses_updated=counts.updated,
+            evses_removed=counts.removed,
+        )
+
+    return _retrying(write)
