@@ -1,11 +1,147 @@
-"""Pages of this area; routes are declared in `urlpatterns` at the bottom."""
+"""The "CDR overview", the CDR page and the bulk "Rerate CDRs" action (DESIGN §4, R5)."""
 
-from django.shortcuts import render
-from django.urls import path
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, path, reverse
+from django.views.decorators.http import require_POST
+from django_tables2.paginators import LazyPaginator
+
+from ..forms.cdrs import CDRRerateForm
+from ..models import CDR, CDRStatus
+from ..selectors.cdrs import (
+    cdr_credits,
+    cdr_for_page,
+    cdr_rating_history,
+    fee_breakdown,
+    filter_cdrs,
+)
+from ..services.rating import rerate_cdrs
+from ..tables.cdrs import CDRTable
+from ..tables.evses import paginate_table
+
+VIEW_PERM = "evse_payout.view_cdr"
+RERATE_PERM = "evse_payout.change_cdr"
+# The confirmation page previews (a dry run) selections up to this size; the browser re-rates
+# up to BROWSER_RERATE_LIMIT CDRs, beyond that the rerate_cdrs command is the tool.
+PREVIEW_LIMIT = 20_000
+BROWSER_RERATE_LIMIT = 100_000
+FILTER_KEYS = ("status", "reason", "evse_id", "account", "sub_cpo", "ended_after", "ended_before")
 
 
+def _reverse_or_none(name, *args):
+    try:
+        return reverse(f"evse_payout:{name}", args=args)
+    except NoReverseMatch:
+        return None
+
+
+def _overview_url(query: str) -> str:
+    url = reverse("evse_payout:cdr_list")
+    return f"{url}?{query}" if query else url
+
+
+@permission_required(VIEW_PERM, raise_exception=True)
 def cdr_list(request):
-    return render(request, "evse_payout/base.html", {"title": "CDR overview"})
+    filterset = filter_cdrs(request.GET)
+    can_rerate = request.user.has_perm(RERATE_PERM)
+    table = CDRTable(filterset.qs, exclude=() if can_rerate else ("select",))
+    paginate_table(request, table, paginator_class=LazyPaginator)
+    filter_query = request.GET.copy()
+    for key in ("page", "per_page", "sort"):
+        filter_query.pop(key, None)
+    context = {
+        "title": "CDR overview",
+        "filter": filterset,
+        "table": table,
+        "can_rerate": can_rerate,
+        "filter_query": filter_query.urlencode(),
+        "is_filtered": any(request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice")),
+        "run_id": filterset.form.cleaned_data.get("run") if filterset.is_valid() else None,
+        "invoice_id": filterset.form.cleaned_data.get("invoice") if filterset.is_valid() else None,
+    }
+    return render(request, "evse_payout/cdr_list.html", context)
 
 
-urlpatterns = [path("cdrs/", cdr_list, name="cdr_list")]
+@require_POST
+def cdr_rerate(request):
+    """Bulk "Rerate CDRs": confirmation (with a dry-run preview), then re-rate and go back."""
+    if not request.user.has_perm(RERATE_PERM):
+        raise PermissionDenied("Re-rating CDRs needs the Payout manager or Finance role.")
+    form = CDRRerateForm(request.POST)
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect(_overview_url(form.filter_query))
+    back = _overview_url(form.filter_query)
+    cdrs = form.selected_cdrs()
+    count = cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count()
+    if count == 0:
+        messages.warning(
+            request,
+            "None of the selected CDRs can be re-rated: invoiced CDRs are never re-rated.",
+        )
+        return redirect(back)
+    if count > BROWSER_RERATE_LIMIT:
+        messages.error(
+            request,
+            f"{count:,} CDRs are too many to re-rate from the browser (at most "
+            f"{BROWSER_RERATE_LIMIT:,}). Narrow the filters, or run the rerate_cdrs command "
+            "with the same filters.",
+        )
+        return redirect(back)
+    if "confirm" not in request.POST:
+        preview = rerate_cdrs(cdrs=cdrs, dry_run=True) if count <= PREVIEW_LIMIT else None
+        context = {
+            "title": "Rerate CDRs",
+            "form": form,
+            "count": count,
+            "preview": preview,
+            "after": [
+                (CDRStatus(status).label, number)
+                for status, number in sorted((preview.by_status if preview else {}).items())
+            ],
+            "back_url": back,
+            "checked": len(form.cleaned_data["pk"]),
+            "skipped": 0
+            if form.cleaned_data["select_all"]
+            else len(form.cleaned_data["pk"]) - count,
+        }
+        return render(request, "evse_payout/cdr_rerate_confirm.html", context)
+    summary = rerate_cdrs(cdrs=cdrs, actor=request.user)
+    messages.success(request, summary.message())
+    return redirect(back)
+
+
+@permission_required(VIEW_PERM, raise_exception=True)
+def cdr_detail(request, pk):
+    try:
+        cdr = cdr_for_page(pk)
+    except CDR.DoesNotExist:
+        cdr = get_object_or_404(CDR, pk=pk)
+    context = {
+        "title": f"CDR {cdr.cdr_id}",
+        "cdr": cdr,
+        "breakdown": fee_breakdown(cdr),
+        "history": list(cdr_rating_history(cdr)),
+        "credits": list(cdr_credits(cdr)),
+        "raw_json": json.dumps(cdr.raw, indent=2, ensure_ascii=False, sort_keys=False),
+        "evse_url": _reverse_or_none("evse_detail", cdr.evse_id) if cdr.evse_id else None,
+        "invoice_url": _reverse_or_none("invoice_detail", cdr.invoice_id)
+        if cdr.invoice_id
+        else None,
+        "can_rerate": request.user.has_perm(RERATE_PERM)
+        and cdr.status != CDRStatus.INVOICED
+        and cdr.invoice_id is None,
+    }
+    return render(request, "evse_payout/cdr_detail.html", context)
+
+
+urlpatterns = [
+    path("cdrs/", cdr_list, name="cdr_list"),
+    path("cdrs/rerate/", cdr_rerate, name="cdr_rerate"),
+    path("cdrs/<int:pk>/", cdr_detail, name="cdr_detail"),
+]

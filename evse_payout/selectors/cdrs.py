@@ -1,0 +1,78 @@
+"""Reads for the CDR overview and the CDR page, each a fixed number of queries."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from ..filters.cdrs import CDRFilterSet
+from ..models import CDR, CDRRating, CDRStatus
+
+
+def cdr_overview_queryset() -> QuerySet:
+    """Every CDR with what the overview shows, newest first; the OCPI JSON stays in the database."""
+    return (
+        CDR.objects.select_related("evse", "location", "payout_account")
+        .defer("raw")
+        .order_by("-end_date_time", "-pk")
+    )
+
+
+def filter_cdrs(data) -> CDRFilterSet:
+    """The overview's filters applied to every CDR (also what a bulk re-rate re-resolves)."""
+    return CDRFilterSet(data or None, queryset=cdr_overview_queryset())
+
+
+def cdr_for_page(pk: int) -> CDR:
+    return CDR.objects.select_related(
+        "evse__location__owner",
+        "location",
+        "payout_account",
+        "assignment__assigned_by",
+        "credited_cdr",
+        "invoice",
+    ).get(pk=pk)
+
+
+def cdr_rating_history(cdr: CDR) -> QuerySet:
+    return (
+        CDRRating.objects.filter(cdr=cdr)
+        .select_related("actor", "payout_account")
+        .order_by("-at", "-pk")
+    )
+
+
+def cdr_credits(cdr: CDR) -> QuerySet:
+    return CDR.objects.filter(credited_cdr=cdr).defer("raw").order_by("end_date_time", "pk")
+
+
+@dataclass(frozen=True)
+class FeeBreakdown:
+    """The parts of a rated CDR's fee under its account's current terms (unrounded)."""
+
+    commission_percent: Decimal
+    commission: Decimal
+    fee_per_kwh: Decimal
+    energy: Decimal
+    energy_fee: Decimal
+    fee_per_session: Decimal
+    sign: int
+
+
+def fee_breakdown(cdr: CDR) -> FeeBreakdown | None:
+    """How the fee of a rated (or invoiced) CDR is made up, as `services.rating` computes it."""
+    account = cdr.payout_account
+    if cdr.status not in (CDRStatus.RATED, CDRStatus.INVOICED) or account is None:
+        return None
+    excl, energy = abs(cdr.total_cost_excl_vat), abs(cdr.total_energy)
+    if not cdr.credit:
+        excl, energy = cdr.total_cost_excl_vat, cdr.total_energy
+    return FeeBreakdown(
+        commission_percent=account.commission_percent,
+        commission=account.commission_percent / Decimal(100) * excl,
+        fee_per_kwh=account.fee_per_kwh,
+        energy=energy,
+        energy_fee=account.fee_per_kwh * energy,
+        fee_per_session=account.fee_per_session,
+        sign=-1 if cdr.credit else 1,
+    )
