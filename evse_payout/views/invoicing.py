@@ -1,11 +1,274 @@
-"""Pages of this area; routes are declared in `urlpatterns` at the bottom."""
+"""The "Invoice runs" pages: runs, a new run (cutoff → preview → Confirm), a run, a statement,
+and the CSV and SEPA downloads. Every change goes through evse_payout.services.invoicing."""
 
-from django.shortcuts import render
-from django.urls import path
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..forms.invoicing import InvoiceRunForm
+from ..models import Invoice, InvoiceRun, InvoiceStatus
+from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
+from ..services.invoicing import (
+    InvoicingError,
+    discard_invoice,
+    finalize_invoice,
+    finalize_run,
+    run_invoicing,
+)
+from ..services.payout_files import (
+    SEPA_CURRENCY,
+    PayoutFileError,
+    build_sepa_transfer,
+    iter_statement_csv,
+)
+from ..tables.evses import paginate_table
+from ..tables.invoicing import (
+    InvoiceLineTable,
+    InvoiceRunTable,
+    StatementTable,
+    format_count,
+    format_money,
+    statement_label,
+)
+
+VIEW_RUN = "evse_payout.view_invoicerun"
+VIEW_INVOICE = "evse_payout.view_invoice"
+ADD_RUN = "evse_payout.add_invoicerun"
+CHANGE_INVOICE = "evse_payout.change_invoice"
 
 
+@permission_required(VIEW_RUN, raise_exception=True)
+@require_GET
 def invoice_run_list(request):
-    return render(request, "evse_payout/base.html", {"title": "Invoice runs"})
+    table = paginate_table(request, InvoiceRunTable(invoice_runs()))
+    return render(
+        request,
+        "evse_payout/invoice_run_list.html",
+        {
+            "title": "Invoice runs",
+            "table": table,
+            "has_runs": table.paginator.count > 0,
+            "can_run": request.user.has_perm(ADD_RUN),
+        },
+    )
 
 
-urlpatterns = [path("invoice-runs/", invoice_run_list, name="invoice_run_list")]
+def _preview_context(summary) -> dict:
+    return {
+        "statements": [
+            {
+                "account": s.account_name,
+                "cdr_count": format_count(s.cdr_count),
+                "excl_vat": format_money(s.total_excl_vat, s.currency),
+                "fees": format_money(s.total_fees, s.currency),
+                "net_payout": format_money(s.net_payout, s.currency),
+            }
+            for s in summary.statements
+        ],
+        "totals": [
+            {
+                "currency": currency,
+                "excl_vat": format_money(totals["total_excl_vat"], currency),
+                "fees": format_money(totals["total_fees"], currency),
+                "net_payout": format_money(totals["net_payout"], currency),
+            }
+            for currency, totals in sorted(summary.totals_by_currency().items())
+        ],
+        "exclusions": [
+            {
+                "label": e.label,
+                "count": format_count(e.count),
+                "amount": "; ".join(
+                    format_money(amount, currency) for currency, amount in sorted(e.amounts.items())
+                ),
+            }
+            for e in summary.exclusions
+        ],
+        "cdr_count": format_count(summary.cdr_count),
+    }
+
+
+@permission_required(ADD_RUN, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def invoice_run_new(request):
+    context = {"title": "New invoice run"}
+    if request.method == "POST":
+        form = InvoiceRunForm(request.POST)
+        if form.is_valid():
+            cutoff = form.cleaned_data["cutoff"]
+            if request.POST.get("action") == "confirm":
+                summary = run_invoicing(cutoff=cutoff, actor=request.user)
+                messages.success(
+                    request,
+                    f"Invoice run {summary.run_id} drafted {len(summary.statements):,} "
+                    f"statements with {summary.cdr_count:,} CDRs; {summary.excluded_count:,} "
+                    "CDRs were left out. Review the drafts, then finalize them.",
+                )
+                return redirect("evse_payout:invoice_run_detail", pk=summary.run_id)
+            summary = run_invoicing(cutoff=cutoff, actor=request.user, dry_run=True)
+            context.update(preview=_preview_context(summary), cutoff=cutoff)
+    else:
+        form = InvoiceRunForm()
+    context["form"] = form
+    return render(request, "evse_payout/invoice_run_new.html", context)
+
+
+@permission_required(VIEW_RUN, raise_exception=True)
+@require_GET
+def invoice_run_detail(request, pk):
+    run = get_object_or_404(InvoiceRun.objects.select_related("created_by"), pk=pk)
+    statements = list(run_statements(run))
+    can_change = request.user.has_perm(CHANGE_INVOICE)
+    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
+    sepa_ready = not has_drafts and any(s.status == InvoiceStatus.FINAL for s in statements)
+    return render(
+        request,
+        "evse_payout/invoice_run_detail.html",
+        {
+            "title": f"Invoice run {run.pk}",
+            "run": run,
+            "table": StatementTable(statements),
+            "exclusions": run_exclusions(run),
+            "can_change": can_change,
+            "has_drafts": has_drafts,
+            "sepa_ready": sepa_ready,
+            "non_euro": [
+                s
+                for s in statements
+                if s.status == InvoiceStatus.FINAL and s.currency != SEPA_CURRENCY
+            ],
+        },
+    )
+
+
+@permission_required(CHANGE_INVOICE, raise_exception=True)
+@require_POST
+def invoice_run_finalize(request, pk):
+    run = get_object_or_404(InvoiceRun, pk=pk)
+    try:
+        finalized = finalize_run(run=run, actor=request.user)
+    except InvoicingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Finalized {len(finalized):,} statements: {finalized[0].number} to "
+            f"{finalized[-1].number}.",
+        )
+    return redirect("evse_payout:invoice_run_detail", pk=run.pk)
+
+
+@permission_required(CHANGE_INVOICE, raise_exception=True)
+@require_GET
+def invoice_run_sepa(request, pk):
+    run = get_object_or_404(InvoiceRun, pk=pk)
+    try:
+        sepa = build_sepa_transfer(run=run)
+    except PayoutFileError as exc:
+        messages.error(request, f"No SEPA file was built. {exc}")
+        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
+    response = HttpResponse(sepa.content, content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{sepa.filename}"'
+    return response
+
+
+def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
+    rows = [
+        ("Collected excl. VAT", invoice.total_excl_vat),
+        ("VAT", invoice.total_vat),
+        ("Collected incl. VAT", invoice.total_incl_vat),
+        ("Fees", -invoice.total_fees),
+        ("Net payout", invoice.net_payout),
+    ]
+    return [(label, format_money(value, invoice.currency)) for label, value in rows]
+
+
+@permission_required(VIEW_INVOICE, raise_exception=True)
+@require_GET
+def invoice_detail(request, pk):
+    invoice = get_object_or_404(
+        Invoice.objects.select_related("payout_account__holder", "run", "finalized_by"), pk=pk
+    )
+    table = paginate_table(request, InvoiceLineTable(invoice_lines(invoice)))
+    return render(
+        request,
+        "evse_payout/invoice_detail.html",
+        {
+            "title": f"Payout statement {statement_label(invoice)}",
+            "invoice": invoice,
+            "account": invoice.payout_account,
+            "table": table,
+            "totals": _statement_totals(invoice),
+            "credits": format_money(invoice.total_credits, invoice.currency),
+            "cdr_count": format_count(invoice.cdr_count),
+            "cpo": {
+                "name": settings.CPO_NAME,
+                "address": settings.CPO_ADDRESS,
+                "vat_number": settings.CPO_VAT_NUMBER,
+            },
+            "can_change": request.user.has_perm(CHANGE_INVOICE)
+            and invoice.status == InvoiceStatus.DRAFT,
+        },
+    )
+
+
+@permission_required(VIEW_INVOICE, raise_exception=True)
+@require_GET
+def invoice_csv(request, pk):
+    invoice = get_object_or_404(Invoice, pk=pk)
+    response = StreamingHttpResponse(
+        (line.encode("utf-8") for line in iter_statement_csv(invoice)),
+        content_type="text/csv; charset=utf-8",
+    )
+    name = invoice.number or f"draft-statement-{invoice.pk}"
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+@permission_required(CHANGE_INVOICE, raise_exception=True)
+@require_POST
+def invoice_finalize(request, pk):
+    invoice = get_object_or_404(Invoice, pk=pk)
+    try:
+        finalized = finalize_invoice(invoice=invoice, actor=request.user)
+    except InvoicingError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Statement finalized as {finalized.number}. It can no longer be changed."
+        )
+    return redirect("evse_payout:invoice_detail", pk=invoice.pk)
+
+
+@permission_required(CHANGE_INVOICE, raise_exception=True)
+@require_POST
+def invoice_discard(request, pk):
+    invoice = get_object_or_404(Invoice, pk=pk)
+    try:
+        released = discard_invoice(invoice=invoice, actor=request.user)
+    except InvoicingError as exc:
+        messages.error(request, str(exc))
+        return redirect("evse_payout:invoice_detail", pk=invoice.pk)
+    messages.success(
+        request,
+        f"Draft statement of “{invoice.payout_account}” discarded; {released:,} CDRs are rated "
+        "again and a later run will take them.",
+    )
+    return redirect(reverse("evse_payout:invoice_run_detail", args=[invoice.run_id]))
+
+
+urlpatterns = [
+    path("invoice-runs/", invoice_run_list, name="invoice_run_list"),
+    path("invoice-runs/new/", invoice_run_new, name="invoice_run_new"),
+    path("invoice-runs/<int:pk>/", invoice_run_detail, name="invoice_run_detail"),
+    path("invoice-runs/<int:pk>/finalize/", invoice_run_finalize, name="invoice_run_finalize"),
+    path("invoice-runs/<int:pk>/sepa/", invoice_run_sepa, name="invoice_run_sepa"),
+    path("statements/<int:pk>/", invoice_detail, name="invoice_detail"),
+    path("statements/<int:pk>/csv/", invoice_csv, name="invoice_csv"),
+    path("statements/<int:pk>/finalize/", invoice_finalize, name="invoice_finalize"),
+    path("statements/<int:pk>/discard/", invoice_discard, name="invoice_discard"),
+]
