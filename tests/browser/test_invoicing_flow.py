@@ -1,0 +1,78 @@
+"""Invoice runs in headless Chromium: new run → preview → Confirm → Finalize → Download CSV."""
+
+import csv
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from playwright.sync_api import expect
+
+from evse_payout.models import Invoice, InvoiceStatus
+from tests.factories import AssignmentFactory, PayoutAccountFactory, UserFactory
+from tests.services.test_invoicing import rated_cdr
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def finance_user():
+    # Transactional tests flush the groups of the data migration, so grant the permissions directly.
+    user = UserFactory(username="fin")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="evse_payout",
+            codename__in=[
+                "view_invoicerun",
+                "view_invoice",
+                "add_invoicerun",
+                "change_invoice",
+            ],
+        )
+    )
+    return user
+
+
+def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_user):
+    account = PayoutAccountFactory(name="Hotel Zeezicht")
+    assignment = AssignmentFactory(payout_account=account)
+    rated_cdr(assignment, excl=Decimal("1500.00"))
+    rated_cdr(assignment, excl=Decimal("-100.00"), credit=True)
+    login(finance_user)
+
+    page.goto("/invoice-runs/")
+    expect(page.locator("#content-main")).to_contain_text("No invoice runs yet")
+    page.get_by_role("button", name="New invoice run").click()
+    page.get_by_label("Cutoff").fill("2026-03-01")
+    page.get_by_role("button", name="Preview").click()
+
+    preview = page.locator("#preview-statements")
+    expect(preview).to_contain_text("Hotel Zeezicht")
+    expect(preview).to_contain_text("1,400.00 EUR")
+    expect(preview).to_contain_text("1,260.00 EUR")
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("drafted 1 statements with 2 CDRs")
+    expect(page).to_have_url(re.compile(r"/invoice-runs/\d+/$"))
+    page.get_by_role("link", name="Draft").click()
+
+    expect(
+        page.get_by_role("heading", name=re.compile("Self-billing payout statement"))
+    ).to_be_visible()
+    expect(page.locator("#result_list")).to_contain_text("-100.00 EUR")
+    page.get_by_role("button", name="Finalize").click()
+
+    statement = Invoice.objects.get()
+    assert statement.status == InvoiceStatus.FINAL
+    expect(page.locator(".messagelist")).to_contain_text(statement.number)
+    expect(page.get_by_role("button", name="Finalize")).to_have_count(0)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+
+    assert download.suggested_filename == f"{statement.number}.csv"
+    with open(download.path(), encoding="utf-8", newline="") as downloaded:
+        rows = list(csv.reader(downloaded))
+    assert len(rows) == 3
+    assert {row[0] for row in rows[1:]} == {statement.number}
+    assert sorted(row[12] for row in rows[1:]) == ["-90.00", "1350.00"]
