@@ -5,7 +5,7 @@ import re
 import django_filters
 from django import forms
 
-from ..models import Location, PowerType, SubCPO
+from ..models import EVSE, Location, PowerType, SubCPO
 from ..validators import country_name, normalize_evse_id
 
 OWN_EVSES = "own"
@@ -30,6 +30,15 @@ def parse_evse_id_list(value: str) -> list[str]:
     return [normalize_evse_id(item) for item in EVSE_ID_LIST_SEPARATORS.split(value) if item]
 
 
+class OutputRangeWidget(django_filters.widgets.RangeWidget):
+    """Two number inputs (min and max kW), each with its own accessible name."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"type": "number", "step": "any", "min": "0"} | (attrs or {}))
+        for widget, bound in zip(self.widgets, ("from", "to"), strict=True):
+            widget.attrs |= {"aria-label": f"Output {bound} (kW)", "placeholder": f"{bound} kW"}
+
+
 class EVSEFilterSet(django_filters.FilterSet):
     """The filters of the "Unassigned EVSEs" table."""
 
@@ -45,9 +54,7 @@ class EVSEFilterSet(django_filters.FilterSet):
     output = django_filters.RangeFilter(
         label="Output",
         field_name="output_kw",
-        widget=django_filters.widgets.RangeWidget(
-            attrs={"type": "number", "step": "any", "min": "0", "placeholder": "kW"}
-        ),
+        widget=OutputRangeWidget,
         help_text="From – to, in kW.",
     )
     power_type = django_filters.MultipleChoiceFilter(
@@ -64,6 +71,10 @@ class EVSEFilterSet(django_filters.FilterSet):
     postal_code = django_filters.CharFilter(
         label="Postal code", field_name="location__postal_code", lookup_expr="startswith"
     )
+
+    class Meta:
+        model = EVSE
+        fields = ()
 
     def filter_evse_id(self, queryset, name, value):
         ids = parse_evse_id_list(value)
