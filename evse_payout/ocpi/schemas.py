@@ -41,18 +41,22 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Floats become Decimal (exact amounts); NaN and Infinity are not JSON numbers.
+JSON_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def parse_json(text: str | bytes) -> Any:
     """Parse JSON with exact decimals; raise OCPIValidationError for anything malformed."""
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        value = JSON_DECODER.decode(text)
     except UnicodeDecodeError as exc:
-        raise OCPIValidationError("The body is not UTF-8 encoded.") from exc
+        raise OCPIValidationError("Not UTF-8 encoded.") from exc
     except RecursionError as exc:
         raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.") from exc
     except ValueError as exc:
-        raise OCPIValidationError(f"The body is not valid JSON: {exc}") from exc
+        raise OCPIValidationError(f"Not valid JSON: {exc}") from exc
     check_nesting(value)
     return value
 
@@ -271,7 +275,7 @@ class CDRPayload(OCPIModel):
 
 def parse_cdr(payload: Any) -> CDRPayload:
     if not isinstance(payload, dict):
-        raise OCPIValidationError("The body must be a JSON object (one OCPI CDR).")
+        raise OCPIValidationError("Expected a JSON object (one OCPI CDR).")
     try:
         cdr = CDRPayload.model_validate(payload)
     except ValidationError as exc:
@@ -365,7 +369,7 @@ ModelT = TypeVar("ModelT", bound=OCPIModel)
 
 def parse_object(model: type[ModelT], payload: Any, what: str) -> ModelT:
     if not isinstance(payload, dict):
-        raise OCPIValidationError(f"The body must be a JSON object (one OCPI {what}).")
+        raise OCPIValidationError(f"Expected a JSON object (one OCPI {what}).")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

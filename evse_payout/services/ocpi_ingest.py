@@ -6,6 +6,7 @@ A CDR is immutable: the same CDR again is harmless, the same id with other conte
 against two peers' requests racing; the loser re-reads and answers as if it came second.
 """
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from ..ocpi.schemas import (
     parse_object,
 )
 from .audit import record_audit_event
-from .rating import rate_cdr
+from .rating import rate_cdr, rerate_cdrs
 
 KW = Decimal("0.01")
 
@@ -140,15 +141,17 @@ def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
     The same CDR again → the stored one, `created=False`; the same id with other content →
     OCPIValidationError (CDRs are immutable).
     """
-    prepared = prepare_cdr(payload)
+    return _ingest_prepared(prepare_cdr(payload), actor_name=actor_name)
+
+
+def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
     parsed = prepared.parsed
     try:
         with transaction.atomic():
             existing = _find(prepared)
             if existing is not None:
                 return _existing_answer(existing, prepared)
-            where = parsed.cdr_location
-            location_key = (parsed.country_code, parsed.party_id, where.id)
+            location_key = (parsed.country_code, parsed.party_id, parsed.cdr_location.id)
             cdr = cdr_from_prepared(
                 prepared,
                 location=match_locations([location_key]).get(location_key),
@@ -164,6 +167,98 @@ def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
             raise
         return _existing_answer(existing, prepared)
     return IngestResult(cdr=cdr, created=True)
+
+
+@dataclass
+class ImportBatchResult:
+    imported: int = 0
+    already_present: int = 0
+    rejected: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+
+def import_cdr_batch(
+    *, records: list[tuple[int, Any]], actor_name: str, dry_run: bool = False
+) -> ImportBatchResult:
+    """Store and rate a batch of CDR payloads (`(index, payload)` pairs) with a few queries.
+
+    One query finds the ids already stored, one bulk INSERT stores the new ones and the batch is
+    rated with `rerate_cdrs` — insert and rating in one transaction. Re-sent CDRs count as
+    already present; changed ones are rejected (immutable). A dry run checks and writes nothing.
+    """
+    result = ImportBatchResult()
+    batch: dict[tuple, tuple[int, PreparedCDR]] = {}
+    for index, payload in records:
+        try:
+            prepared = prepare_cdr(payload)
+        except OCPIValidationError as exc:
+            result.rejected.append((index, str(exc)))
+            continue
+        earlier = batch.get(prepared.key)
+        if earlier is None:
+            batch[prepared.key] = (index, prepared)
+        elif earlier[1].content_hash == prepared.content_hash:
+            result.already_present += 1
+        else:
+            result.rejected.append((index, immutable_message(prepared.parsed.id)))
+    stored = {
+        (country_code, party_id, cdr_id): content_hash
+        for country_code, party_id, cdr_id, content_hash in CDR.objects.filter(
+            cdr_id__in={cdr_id for *_, cdr_id in batch}
+        ).values_list("country_code", "party_id", "cdr_id", "content_hash")
+    }
+    new = []
+    for key, (index, prepared) in batch.items():
+        if key not in stored:
+            new.append(prepared)
+        elif stored[key] == prepared.content_hash:
+            result.already_present += 1
+        else:
+            result.rejected.append((index, immutable_message(prepared.parsed.id)))
+    result.rejected.sort()
+    if dry_run or not new:
+        result.imported = len(new)
+        return result
+    try:
+        with transaction.atomic():
+            _store_and_rate(new, actor_name=actor_name)
+        result.imported = len(new)
+    except IntegrityError:
+        # Some arrived over OCPI meanwhile: take this batch one CDR at a time.
+        for prepared in new:
+            ingested = _ingest_prepared(prepared, actor_name=actor_name)
+            if ingested.created:
+                result.imported += 1
+            else:
+                result.already_present += 1
+    return result
+
+
+def _store_and_rate(new: list[PreparedCDR], *, actor_name: str) -> None:
+    locations = match_locations(
+        (p.parsed.country_code, p.parsed.party_id, p.parsed.cdr_location.id) for p in new
+    )
+    now = timezone.now()
+    rows = CDR.objects.bulk_create(
+        [
+            cdr_from_prepared(
+                p,
+                location=locations.get(
+                    (p.parsed.country_code, p.parsed.party_id, p.parsed.cdr_location.id)
+                ),
+                now=now,
+            )
+            for p in new
+        ]
+    )
+    pks = [row.pk for row in rows]
+    # Originals before credits: a credit is rated against its original's rating.
+    for credit in (False, True):
+        if any(row.credit is credit for row in rows):
+            rerate_cdrs(
+                cdrs=CDR.objects.filter(pk__in=pks, credit=credit),
+                actor_name=actor_name,
+                batch_size=len(pks),
+            )
 
 
 # -- Locations, EVSEs, connectors ------------------------------------------------------------
@@ -466,3 +561,16 @@ def upsert_evse(
         )
 
     return _retrying(write)
+
+
+def import_location(*, payload: Any, actor_name: str) -> UpsertResult:
+    """Create or update a whole location named by its own country_code, party_id and id."""
+    parsed = parse_object(LocationPayload, payload, "Location")
+    return upsert_location(
+        country_code=parsed.country_code,
+        party_id=parsed.party_id,
+        location_id=parsed.id,
+        payload=payload,
+        partial=False,
+        actor_name=actor_name,
+    )

@@ -1,0 +1,215 @@
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from evse_payout.models import CDR, CDRRating, CDRReason, CDRStatus
+from tests.factories import (
+    AssignmentFactory,
+    CDRFactory,
+    EVSEFactory,
+    PayoutAccountFactory,
+    ocpi_cdr_payload,
+)
+from tests.ocpi.conftest import fixture_json
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(path, *args):
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("import_cdrs", str(path), *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return out.getvalue(), err.getvalue(), exc
+    return out.getvalue(), err.getvalue(), None
+
+
+def _cdrs(count, **overrides):
+    return [ocpi_cdr_payload(id=f"CDR{n:04d}", **overrides) for n in range(1, count + 1)]
+
+
+@pytest.fixture
+def assigned_evse():
+    evse = EVSEFactory(uid="3256", evse_id="BE*BEC*E041503003")
+    AssignmentFactory(evse=evse, payout_account=PayoutAccountFactory(currency="EUR"))
+    return evse
+
+
+def test_json_list_is_imported_and_rated(tmp_path, assigned_evse):
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(3), indent=1))
+
+    out, err, error = _run(path)
+
+    assert error is None, err
+    assert out.strip() == "Imported 3 CDRs (0 already present, 0 rejected)"
+    assert CDR.objects.count() == 3
+    assert set(CDR.objects.values_list("status", flat=True)) == {CDRStatus.RATED}
+    assert CDR.objects.filter(evse=assigned_evse).count() == 3
+    assert CDRRating.objects.count() == 3
+    assert CDR.objects.get(cdr_id="CDR0001").total_cost_excl_vat == Decimal("10.00")
+
+
+def test_json_lines_are_imported(tmp_path, assigned_evse):
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("".join(json.dumps(cdr) + "\n" for cdr in _cdrs(3)))
+
+    out, _, error = _run(path)
+
+    assert error is None
+    assert out.strip() == "Imported 3 CDRs (0 already present, 0 rejected)"
+
+
+def test_one_object_and_the_ocpi_example_are_imported(tmp_path):
+    path = tmp_path / "cdr.json"
+    path.write_text(json.dumps(fixture_json("cdr_example.json"), indent=2))
+
+    out, _, error = _run(path)
+
+    assert error is None
+    cdr = CDR.objects.get()
+    assert (cdr.cdr_id, cdr.total_energy) == ("12345", Decimal("15.342"))
+    assert cdr.reason == CDRReason.EVSE_UNKNOWN
+
+
+def test_mixed_file_stores_the_good_lists_the_bad_and_exits_1(tmp_path, assigned_evse):
+    good = _cdrs(3)
+    missing_uid = ocpi_cdr_payload(id="BAD1")
+    del missing_uid["cdr_location"]["evse_uid"]
+    lines = [
+        json.dumps(good[0]),
+        "{not json",
+        json.dumps(missing_uid),
+        json.dumps(good[1]),
+        json.dumps(ocpi_cdr_payload(id="BAD2", total_energy="lots")),
+        json.dumps([good[2]]),
+        json.dumps(good[2]),
+    ]
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    out, err, error = _run(path)
+
+    assert isinstance(error, CommandError)
+    assert str(error) == "4 records were rejected (listed above)."
+    assert out.strip() == "Imported 3 CDRs (0 already present, 4 rejected)"
+    assert "Rejected line 2: Not valid JSON" in err
+    assert "Rejected line 3: cdr_location.evse_uid: Field required" in err
+    assert "Rejected line 5: total_energy: Input should be a valid decimal" in err
+    assert "Rejected line 6: Expected a JSON object (one OCPI CDR)." in err
+    assert set(CDR.objects.values_list("cdr_id", flat=True)) == {"CDR0001", "CDR0002", "CDR0003"}
+
+
+def test_exit_code_is_1_from_the_command_line(tmp_path):
+    from django.core.management import ManagementUtility
+
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("nope\n")
+
+    with pytest.raises(SystemExit) as exited:
+        ManagementUtility(["manage.py", "import_cdrs", str(path), "-v", "0"]).execute()
+
+    assert exited.value.code == 1
+
+
+def test_import_is_idempotent(tmp_path, assigned_evse):
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(3)))
+    _run(path)
+
+    out, _, error = _run(path)
+
+    assert error is None
+    assert out.strip() == "Imported 0 CDRs (3 already present, 0 rejected)"
+    assert CDR.objects.count() == 3
+    assert CDRRating.objects.count() == 3
+
+
+def test_a_cdr_repeated_in_the_file_is_stored_once(tmp_path):
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(1) * 2))
+
+    out, _, _ = _run(path)
+
+    assert out.strip() == "Imported 1 CDRs (1 already present, 0 rejected)"
+    assert CDR.objects.count() == 1
+
+
+def test_changed_cdr_is_rejected_as_immutable(tmp_path):
+    CDRFactory(cdr_id="CDR0001", content_hash="something else")
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(2)))
+
+    out, err, error = _run(path)
+
+    assert error is not None
+    assert "Rejected item 1: CDRs are immutable; send a credit CDR to correct CDR CDR0001" in err
+    assert out.strip() == "Imported 1 CDRs (0 already present, 1 rejected)"
+
+
+def test_credit_in_the_same_file_is_rated_against_its_original(tmp_path, assigned_evse):
+    original = ocpi_cdr_payload(id="ORIG")
+    credit = ocpi_cdr_payload(
+        id="ORIG-C", credit=True, credit_reference_id="ORIG",
+        total_cost={"excl_vat": -10.00, "incl_vat": -12.10},
+    )  # fmt: skip
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps([credit, original]))
+
+    _, err, error = _run(path)
+
+    assert error is None, err
+    stored = CDR.objects.get(cdr_id="ORIG-C")
+    assert stored.credited_cdr == CDR.objects.get(cdr_id="ORIG")
+    assert stored.status == CDRStatus.RATED
+    assert stored.payout == -CDR.objects.get(cdr_id="ORIG").payout
+
+
+def test_batches_are_independent_of_their_size(tmp_path, assigned_evse):
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(7)))
+
+    out, _, _ = _run(path, "--batch-size", "3")
+
+    assert out.strip() == "Imported 7 CDRs (0 already present, 0 rejected)"
+    assert CDR.objects.filter(status=CDRStatus.RATED).count() == 7
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text(json.dumps(_cdrs(1)[0]) + "\nnope\n")
+
+    out, err, error = _run(path, "--dry-run")
+
+    assert out.strip() == (
+        "Dry run: would import 1 CDRs (0 already present, 1 rejected); nothing was written."
+    )
+    assert "Rejected line 2" in err
+    assert error is not None
+    assert not CDR.objects.exists()
+
+
+def test_a_broken_json_list_reports_where_reading_stopped(tmp_path):
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(2))[:-50])
+
+    out, err, error = _run(path)
+
+    assert error is not None
+    assert "Rejected item 2: Not valid JSON" in err
+    assert "Rejected the file: the rest of the file could not be read" in err
+    assert CDR.objects.get().cdr_id == "CDR0001"
+
+
+def test_batch_import_uses_a_constant_number_of_queries(tmp_path, assigned_evse,
+                                                        django_assert_max_num_queries):  # fmt: skip
+    path = tmp_path / "cdrs.json"
+    path.write_text(json.dumps(_cdrs(50)))
+
+    with django_assert_max_num_queries(25):
+        _run(path)
+
+    assert CDR.objects.count() == 50
