@@ -354,11 +354,15 @@ def _originals(cdrs: list[CDR]) -> dict[int, CDR]:
     for original in candidates:
         pk_map[original.pk] = original
         ref_map[(original.country_code, original.party_id, original.cdr_id)] = original
+    # An original rated in this same batch counts with its new rating, not the stored one.
+    in_batch = {cdr.pk: cdr for cdr in cdrs}
     result = {}
     for credit in credits:
         original = pk_map.get(credit.credited_cdr_id) or ref_map.get(
             (credit.country_code, credit.party_id, credit.credit_reference_id)
         )
+        if original is not None:
+            original = in_batch.get(original.pk, original)
         if original is not None and original.pk != credit.pk:
             credit.credited_cdr = original
             result[credit.pk] = original
@@ -409,7 +413,8 @@ def _rate_loaded(
     originals = _originals(cdrs)
     changed, ratings = [], []
     label = actor_name or actor_label(actor)
-    for cdr in cdrs:
+    # Originals before credits, so a credit sees its original's rating from this batch.
+    for cdr in sorted(cdrs, key=lambda cdr: cdr.credit):
         outcome = evaluate_rating(
             cdr=cdr,
             evse=cdr.evse,
@@ -457,7 +462,7 @@ def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
     """
     with transaction.atomic():
         current = (
-            CDR.objects.select_for_update(of=("self",))
+            CDR.objects.select_for_update(no_key=True, of=("self",))
             .filter(pk=cdr.pk)
             .values_list("status", "invoice_id")
             .first()
@@ -525,7 +530,7 @@ def rerate_cdrs(
                 status=CDRStatus.INVOICED
             )
             if not dry_run:
-                locked = locked.select_for_update(of=("self",))
+                locked = locked.select_for_update(no_key=True, of=("self",))
             batch = list(locked.select_related("evse").order_by("pk"))
             results = _rate_loaded(
                 batch, now=timezone.now(), actor=actor, actor_name=actor_name, dry_run=dry_run

@@ -465,3 +465,34 @@ def test_rerate_query_count_does_not_grow_with_the_cdrs_in_a_batch(
         summary = rerate_cdrs(cdrs=CDR.objects.all(), batch_size=5000)
 
     assert summary.total == count + 3
+
+
+def test_credit_rerated_with_its_original_in_one_batch_sees_the_originals_new_rating():
+    evse = EVSEFactory()
+    original = CDRFactory(evse=evse)
+    credit = _credit_of(original)
+    AssignmentFactory(evse=evse, payout_account=_account())
+
+    rerate_cdrs(cdrs=CDR.objects.all())
+
+    assert _reloaded(original).status == CDRStatus.RATED
+    credit = _reloaded(credit)
+    assert credit.status == CDRStatus.RATED
+    assert credit.payout == Decimal("-8.35")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_rerate_locks_each_batch_of_cdrs_and_skips_invoiced_ones_in_the_lock():
+    from django.test.utils import CaptureQueriesContext
+
+    CDRFactory.create_batch(2, evse=EVSEFactory())
+
+    with CaptureQueriesContext(connection) as queries:
+        rerate_cdrs(cdrs=CDR.objects.all())
+
+    locking = [
+        q["sql"] for q in queries if "FOR NO KEY UPDATE" in q["sql"] or "FOR UPDATE" in q["sql"]
+    ]
+    assert len(locking) == 1
+    assert "invoice_id" in locking[0] and "invoiced" in locking[0]
