@@ -147,7 +147,9 @@ def _read_selection(request, *, list_name):
     """Validate the posted selection; on a problem, a message and the redirect to return."""
     selection = EVSESelectionForm(request.POST)
     if not selection.is_valid():
-        messages.error(request, " ".join(selection.errors.get("__all__", ["Reload the list."])))
+        messages.error(
+            request, " ".join(error for errors in selection.errors.values() for error in errors)
+        )
         return selection, _back(list_name, selection)
     return selection, None
 

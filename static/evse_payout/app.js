@@ -16,7 +16,7 @@ document.addEventListener("change", function (event) {
     });
   }
   document.addEventListener("DOMContentLoaded", function () { hideSelectAcross(document); });
-  document.addEventListener("htmx:afterSwap", function (event) { hideSelectAcross(event.target); });
+  document.addEventListener("htmx:afterSwap", function () { hideSelectAcross(document); });
   document.addEventListener("change", function (event) {
     var form = event.target.closest && event.target.closest("form.bulk-form");
     var across = form && form.querySelector(".select-across");

@@ -69,7 +69,7 @@ def test_closed_assignment_puts_the_evse_back_in_the_unassigned_table(viewer_cli
 
 def test_unassigned_table_shows_columns_of_the_design(viewer_client):
     owner = SubCPOFactory(name="Hotel Chain NV")
-    EVSEFactory(
+    charger = EVSEFactory(
         evse_id="BE*BEC*E0001",
         output_kw=Decimal("1150.00"),
         power_type=PowerType.DC,
@@ -85,7 +85,7 @@ def test_unassigned_table_shows_columns_of_the_design(viewer_client):
         assert f">{header}" in content
     for cell in ("Hotel Chain NV", "CPO (own)", "1,150.00 kW", "DC", "Kouter 1", "Netherlands"):
         assert cell in content
-    assert reverse("evse_payout:evse_detail", args=[1]).rsplit("/", 2)[0] in content
+    assert f'href="{reverse("evse_payout:evse_detail", args=[charger.pk])}"' in content
 
 
 def test_unassigned_table_counts_the_cdrs_that_cannot_be_invoiced(viewer_client):
@@ -428,6 +428,13 @@ def test_picker_links_to_create_payout_account_when_none_fits(manager_client):
 
     assert "No active payout account belongs to Lonely" in content
     assert "Create payout account</a>" in content
+
+
+def test_tampered_selection_is_refused_with_a_message(manager_client):
+    response = manager_client.post(ASSIGN, {"evse": ["1; DROP"], "filters": ""})
+
+    assert response.status_code == 302
+    assert "not valid" in message_texts(response)[0]
 
 
 def test_empty_selection_says_what_to_do(manager_client):
