@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_tables2.paginators import LazyPaginator
 
@@ -44,6 +45,16 @@ def _overview_url(query: str) -> str:
     return f"{url}?{query}" if query else url
 
 
+def _back_url(request, filter_query: str) -> str:
+    """Where to return after the action: a safe local `next` (the CDR page), else the overview."""
+    candidate = request.POST.get("next", "")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return _overview_url(filter_query)
+
+
 @permission_required(VIEW_PERM, raise_exception=True)
 def cdr_list(request):
     filterset = filter_cdrs(request.GET)
@@ -75,8 +86,8 @@ def cdr_rerate(request):
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(error))
-        return redirect(_overview_url(form.filter_query))
-    back = _overview_url(form.filter_query)
+        return redirect(_back_url(request, form.filter_query))
+    back = _back_url(request, form.filter_query)
     cdrs = form.selected_cdrs()
     count = cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count()
     if count == 0:
@@ -105,6 +116,7 @@ def cdr_rerate(request):
                 for status, number in sorted((preview.by_status if preview else {}).items())
             ],
             "back_url": back,
+            "next_url": "" if back == _overview_url(form.filter_query) else back,
             "checked": len(form.cleaned_data["pk"]),
             "skipped": 0
             if form.cleaned_data["select_all"]

@@ -303,3 +303,26 @@ def test_cdr_page_links_a_credit_and_its_original(viewer_client, world):
 
 def test_unknown_cdr_page_is_404(viewer_client, db):
     assert viewer_client.get(reverse("evse_payout:cdr_detail", args=[999999])).status_code == 404
+
+
+def test_rerate_from_the_cdr_page_returns_to_it(manager_client, world):
+    cdr = world["cdrs"]["unassigned"]
+    AssignmentFactory(evse=cdr.evse, payout_account=world["own_account"])
+    page = reverse("evse_payout:cdr_detail", args=[cdr.pk])
+
+    confirm = manager_client.post(RERATE, {"pk": [cdr.pk], "next": page})
+    assert f'name="next" value="{page}"' in confirm.content.decode()
+    done = manager_client.post(RERATE, {"pk": [cdr.pk], "next": page, "confirm": "1"})
+
+    assert done.status_code == 302 and done.url == page
+    assert CDR.objects.get(pk=cdr.pk).status == CDRStatus.RATED
+
+
+def test_rerate_ignores_an_unsafe_next(manager_client, world):
+    cdr = world["cdrs"]["unknown"]
+
+    done = manager_client.post(
+        RERATE, {"pk": [cdr.pk], "next": "https://evil.example/", "confirm": "1"}
+    )
+
+    assert done.url == LIST
