@@ -20,7 +20,7 @@ def cdr_overview_queryset() -> QuerySet:
 
 def filter_cdrs(data) -> CDRFilterSet:
     """The overview's filters applied to every CDR (also what a bulk re-rate re-resolves)."""
-    return CDRFilterSet(data or None, queryset=cdr_overview_queryset())
+    return CDRFilterSet(data if data is not None else {}, queryset=cdr_overview_queryset())
 
 
 def cdr_for_page(pk: int) -> CDR:

@@ -326,3 +326,11 @@ def test_rerate_ignores_an_unsafe_next(manager_client, world):
     )
 
     assert done.url == LIST
+
+
+def test_select_all_without_filters_selects_every_cdr_not_invoiced(manager_client, world):
+    make_invoiced(world["cdrs"]["hotel"], world["hotel_account"])
+
+    confirm = manager_client.post(RERATE, {"select_all": "on", "filters": ""})
+
+    assert "Re-rate 3 CDRs?" in confirm.content.decode()
