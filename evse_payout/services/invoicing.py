@@ -187,7 +187,10 @@ def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) 
     recorded = InvoiceRunExclusion.objects.filter(run=run, reason=CDRReason.EVSE_UNASSIGNED).values(
         "cdr_id"
     )
-    detail = f"EVSE no longer assigned at invoice run {run.pk}"
+    detail = (
+        f"The EVSE was unassigned after rating, so invoice run {run.pk} left this CDR out — "
+        "assign the EVSE, then re-rate."
+    )
     CDR.objects.filter(
         ~Exists(_open_assignment()),
         pk__in=recorded,
