@@ -38,6 +38,7 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Sum,
     Value,
@@ -148,15 +149,17 @@ def _candidates(cutoff: date) -> dict[str, QuerySet]:
     account_currency = PayoutAccount.objects.filter(
         pk=OuterRef("payout_account"), currency=OuterRef("currency")
     )
+    # A credit reverses money owed to the account its original was rated for, wherever the EVSE
+    # is assigned now (its EVSE may even be unknown): it follows the account, not the assignment.
+    follows_account = Q(credit=True) | Exists(same_account)
+    charge = pending.filter(credit=False)
     return {
-        "eligible": pending.filter(Exists(same_account), Exists(account_currency)),
-        CDRReason.EVSE_UNASSIGNED: pending.filter(~Exists(_open_assignment())),
-        CDRReason.ASSIGNMENT_CHANGED: pending.filter(
+        "eligible": pending.filter(follows_account, Exists(account_currency)),
+        CDRReason.EVSE_UNASSIGNED: charge.filter(~Exists(_open_assignment())),
+        CDRReason.ASSIGNMENT_CHANGED: charge.filter(
             Exists(_open_assignment()), ~Exists(same_account)
         ),
-        CDRReason.CURRENCY_MISMATCH: pending.filter(
-            Exists(same_account), ~Exists(account_currency)
-        ),
+        CDRReason.CURRENCY_MISMATCH: pending.filter(follows_account, ~Exists(account_currency)),
     }
 
 

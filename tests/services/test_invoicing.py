@@ -231,6 +231,28 @@ def test_credit_cdr_reduces_the_payout_of_the_original_account():
     assert statement.net_payout == Decimal("4.50")
 
 
+def test_credit_cdr_follows_its_account_after_the_evse_was_unassigned():
+    assignment = AssignmentFactory()
+    original = rated_cdr(assignment, excl=Decimal("20.00"))
+    run_invoicing(cutoff=CUTOFF)
+    close(assignment)
+    credit = rated_cdr(
+        assignment,
+        excl=Decimal("-20.00"),
+        credit=True,
+        credit_reference_id=original.cdr_id,
+        credited_cdr=original,
+    )
+    CDR.objects.filter(pk=credit.pk).update(evse=None)
+
+    summary = run_invoicing(cutoff=CUTOFF)
+
+    credit.refresh_from_db()
+    assert credit.status == CDRStatus.INVOICED
+    assert credit.invoice.payout_account == assignment.payout_account
+    assert summary.exclusions == []
+
+
 def test_run_writes_an_audit_event_and_its_counts():
     assignment = AssignmentFactory()
     rated_cdr(assignment)
