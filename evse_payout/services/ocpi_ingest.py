@@ -435,7 +435,19 @@ def _apply_location_fields(location: Location, payload, *, partial: bool) -> Non
             setattr(location, field, value)
 
 
-def _check_url_identity(payload: dict, **expected: str) -> None:
+_URL_ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "id": (1, 36), "uid": (1, 36)}
+
+
+def _check_url_identity(payload: Any, **expected: str) -> None:
+    """The ids in the URL fit their columns, and ids repeated in the body agree with them."""
+    for field, value in expected.items():
+        shortest, longest = _URL_ID_LENGTHS[field]
+        if not shortest <= len(value) <= longest:
+            raise OCPIValidationError(
+                f"URL {field} “{value[:40]}”: should have {shortest}–{longest} characters"
+            )
+    if not isinstance(payload, dict):
+        return
     for field, value in expected.items():
         sent = payload.get(field)
         if sent is not None and str(sent).upper() != value.upper():
@@ -473,8 +485,7 @@ def upsert_location(
     location belongs to the CPO (owner empty); an existing one keeps its owner.
     """
     country_code, party_id = country_code.upper(), party_id.upper()
-    if isinstance(payload, dict):
-        _check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    _check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
     parsed = parse_object(LocationPatch if partial else LocationPayload, payload, "Location")
 
     def write() -> UpsertResult:
@@ -526,8 +537,9 @@ def upsert_evse(
 ) -> UpsertResult:
     """PUT or PATCH one EVSE of a known location; REMOVED closes its open assignment."""
     country_code, party_id = country_code.upper(), party_id.upper()
-    if isinstance(payload, dict):
-        _check_url_identity(payload, uid=evse_uid)
+    _check_url_identity(
+        payload, country_code=country_code, party_id=party_id, id=location_id, uid=evse_uid
+    )
     parsed = parse_object(EVSEPatch if partial else EVSEPayload, payload, "EVSE")
 
     def write() -> UpsertResult:

@@ -273,3 +273,15 @@ def test_evse_put_at_a_sub_cpo_location_belongs_to_that_sub_cpo(peer):
     peer.evse("PUT", fixture_json("location_example.json")["evses"][0], uid="3256")
 
     assert EVSE.objects.get().owner == owner
+
+
+def test_url_ids_longer_than_their_columns_are_refused(peer):
+    payload = fixture_json("location_example.json")
+    payload["id"] = "L" * 37
+
+    response = peer.put_location(payload, location_id="L" * 37)
+
+    body = envelope(response)
+    assert response.status_code == 400
+    assert body["status_message"].startswith("URL id “LLLL")
+    assert not Location.objects.exists()
