@@ -1,0 +1,30 @@
+"""`python -m bench.rolled_back COMMAND [ARGS…]`: run a management command, then roll it back.
+
+The command does all its real work (its own transactions become savepoints of the outer one);
+rolling back at the end keeps the generated bench data as it was for the next run.
+"""
+
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
+    import django
+
+    django.setup()
+    from django.core.management import CommandError, call_command
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            call_command(*argv)
+            transaction.set_rollback(True)
+    except CommandError as exc:
+        print(f"CommandError: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
