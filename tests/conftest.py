@@ -1,4 +1,7 @@
+import importlib
+
 import pytest
+from django.apps import apps
 from django.db import connection
 
 from tests.factories import UserFactory
@@ -19,17 +22,24 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def viewer(db):
+def roles(db):
+    """The role groups of migration 0002; transactional tests flush them, so make them again."""
+    migration = importlib.import_module("evse_payout.migrations.0002_groups")
+    migration.create_groups(apps, None)
+
+
+@pytest.fixture
+def viewer(roles):
     return UserFactory(username="viewer", groups=[VIEWER])
 
 
 @pytest.fixture
-def manager(db):
+def manager(roles):
     return UserFactory(username="manager", groups=[MANAGER])
 
 
 @pytest.fixture
-def finance(db):
+def finance(roles):
     return UserFactory(username="finance", groups=[FINANCE])
 
 

@@ -27,3 +27,9 @@ def test_saving_account_inactive_closes_its_open_assignments():
     assert set(Assignment.objects.values_list("unassign_reason", flat=True)) == {
         UnassignReason.ACCOUNT_DEACTIVATED
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_role_fixtures_survive_transactional_flushes(manager):
+    assert manager.has_perm("evse_payout.add_assignment")
+    assert not manager.has_perm("evse_payout.add_invoicerun")
