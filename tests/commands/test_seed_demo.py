@@ -5,7 +5,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Count, F, Q
 
 from evse_payout.models import (
@@ -150,3 +150,8 @@ def test_cdr_amounts_are_realistic():
     assert CDR.objects.filter(credit=True, total_cost_excl_vat__lt=0).exists()
     unknown = CDR.objects.filter(reason=CDRReason.EVSE_UNKNOWN).count()
     assert 1 <= unknown <= 30
+
+
+def test_impossible_scale_fails_with_a_message():
+    with pytest.raises(CommandError, match="--evses must be at least 1"):
+        seed(evses=0, cdrs=10)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from schwifty import IBAN
@@ -229,8 +229,7 @@ class Command(BaseCommand):
     def handle(self, *args, evses, cdrs, seed, if_empty, verbosity, **options):
         self.verbosity = verbosity
         if evses < 1 or cdrs < 0:
-            self.stderr.write("--evses must be at least 1 and --cdrs not negative.")
-            return
+            raise CommandError("--evses must be at least 1 and --cdrs not negative.")
         if if_empty and (Location.objects.exists() or PayoutAccount.objects.exists()):
             self.stdout.write("The database already holds network data: no demo data loaded.")
             return
