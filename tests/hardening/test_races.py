@@ -1,0 +1,280 @@
+"""Races on PostgreSQL (issue 7 item 1): real threads, real transactions, real row locks.
+
+Every test starts its threads together on a `threading.Barrier` and each thread closes its own
+database connection at its end. PostgreSQL allows 100 connections: no test uses more than 50.
+"""
+
+import base64
+import json
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.db.models import Count
+from django.test import Client
+from django.urls import reverse
+
+from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, Invoice, InvoiceStatus
+from evse_payout.services.assignments import (
+    AssignmentError,
+    assign_evses,
+    deactivate_payout_account,
+)
+from evse_payout.services.invoicing import run_invoicing
+from evse_payout.services.ocpi_tokens import create_ocpi_token
+from evse_payout.services.rating import rerate_cdrs
+from tests.factories import (
+    AssignmentFactory,
+    CDRFactory,
+    EVSEFactory,
+    LocationFactory,
+    PayoutAccountFactory,
+    SubCPOFactory,
+    ocpi_cdr_payload,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+JOIN_TIMEOUT = 60
+
+
+def run_together(targets) -> None:
+    """Start one thread per callable, released at the same instant; wait for all of them.
+
+    Each callable gets the barrier and must wait on it; each thread closes its connection.
+    """
+    barrier = threading.Barrier(len(targets))
+
+    def wrap(target):
+        def run():
+            try:
+                barrier.wait(timeout=JOIN_TIMEOUT)
+                target()
+            finally:
+                connection.close()
+
+        return run
+
+    threads = [threading.Thread(target=wrap(target)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=JOIN_TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+
+
+def collecting(fn, outcomes: list):
+    """A callable that appends fn's result, or the exception it raised, to `outcomes`."""
+
+    def call():
+        try:
+            outcomes.append(fn())
+        except Exception as exc:  # noqa: BLE001 — the test inspects every outcome
+            outcomes.append(exc)
+
+    return call
+
+
+def test_fifty_people_assigning_one_evse_to_fifty_accounts_exactly_one_wins():
+    owner = SubCPOFactory(name="Hotel chain")
+    evse = EVSEFactory(location=LocationFactory(owner=owner))
+    accounts = [PayoutAccountFactory(name=f"Hotel {n:02d}", holder=owner) for n in range(50)]
+    outcomes = []
+
+    run_together(
+        [
+            collecting(
+                lambda account=account: assign_evses(
+                    evses=EVSE.objects.filter(pk=evse.pk), account_id=account.pk, actor=None
+                ),
+                outcomes,
+            )
+            for account in accounts
+        ]
+    )
+
+    errors = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    wins = [outcome for outcome in outcomes if not isinstance(outcome, Exception)]
+    assert len(outcomes) == 50
+    assert len(wins) == 1 and wins[0].count == 1
+    assert len(errors) == 49
+    assert all(isinstance(error, AssignmentError) for error in errors), errors
+    winner = wins[0].account.name
+    for error in errors:
+        # The loser is told which EVSE blocked it and where it went, and that nothing changed.
+        assert str(error) == (
+            f"Some EVSEs were assigned meanwhile: {evse.evse_id} (to “{winner}”). "
+            "Nothing was assigned."
+        )
+    open_assignments = Assignment.objects.open().filter(evse=evse)
+    assert open_assignments.count() == 1
+    assert open_assignments.get().payout_account.name == winner
+    assert Assignment.objects.count() == 1
+
+
+def test_assigning_while_the_account_is_deactivated_never_leaves_an_inactive_account_assigned():
+    outcomes = []
+    for round_ in range(10):
+        account = PayoutAccountFactory(name=f"Closing {round_}", holder=None)
+        already = AssignmentFactory(
+            evse=EVSEFactory(location=LocationFactory(owner=None)), payout_account=account
+        )
+        evse_pks = [EVSEFactory(location=LocationFactory(owner=None)).pk for _ in range(3)]
+        assign = collecting(
+            lambda account=account, evse_pks=evse_pks: assign_evses(
+                evses=EVSE.objects.filter(pk__in=evse_pks), account_id=account.pk, actor=None
+            ),
+            outcomes,
+        )
+        deactivate = collecting(
+            lambda account=account: deactivate_payout_account(account=account, actor=None), []
+        )
+        # Alternate which thread starts first.
+        run_together([assign, deactivate] if round_ % 2 else [deactivate, assign])
+
+        account.refresh_from_db()
+        assert not account.is_active
+        assert not Assignment.objects.open().filter(payout_account__is_active=False).exists()
+        already.refresh_from_db()
+        assert already.unassign_reason == "account_deactivated"
+        outcome = outcomes[-1]
+        if isinstance(outcome, Exception):
+            assert isinstance(outcome, AssignmentError), outcome
+            assert str(outcome) == (
+                f"The payout account “{account.name}” is inactive. Nothing was assigned."
+            )
+            assert not Assignment.objects.filter(evse_id__in=evse_pks).exists()
+        else:
+            # The assignment came first: the deactivation that followed closed it too.
+            closed = Assignment.objects.filter(
+                evse_id__in=evse_pks, unassign_reason="account_deactivated"
+            )
+            assert closed.count() == 3
+    assert len(outcomes) == 10
+
+
+def test_a_double_submitted_assign_confirmation_has_one_effect(manager):
+    account = PayoutAccountFactory(name="Own account", holder=None)
+    evses = sorted(
+        (EVSEFactory(location=LocationFactory(owner=None)) for _ in range(3)),
+        key=lambda evse: evse.evse_id,
+    )
+    post = {"evse": [evse.pk for evse in evses], "account": account.pk, "confirm": "1"}
+    clients = [Client(), Client()]
+    for client in clients:
+        client.force_login(manager)
+    responses = []
+
+    run_together(
+        [
+            collecting(
+                lambda client=client: client.post(reverse("evse_payout:evses_assign"), post),
+                responses,
+            )
+            for client in clients
+        ]
+    )
+
+    assert [response.status_code for response in responses] == [302, 302]
+    texts = sorted(
+        str(message) for response in responses for message in get_messages(response.wsgi_request)
+    )
+    blockers = ", ".join(f"{evse.evse_id} (to “Own account”)" for evse in evses)
+    assert texts == [
+        "3 EVSEs assigned to Own account",
+        f"Some EVSEs were assigned meanwhile: {blockers}. Nothing was assigned.",
+    ]
+    assert Assignment.objects.count() == 3
+    assert Assignment.objects.open().filter(payout_account=account).count() == 3
+
+
+def _rated_world(*, accounts: int, cdrs_per_account: int) -> set[int]:
+    """Accounts with one assigned EVSE each and rated CDRs before the cutoff; the CDR pks."""
+    ended = datetime(2026, 2, 10, 8, 0, tzinfo=UTC)
+    for n in range(accounts):
+        account = PayoutAccountFactory(name=f"Account {n:02d}", holder=None)
+        evse = EVSEFactory(location=LocationFactory(owner=None))
+        AssignmentFactory(evse=evse, payout_account=account)
+        for k in range(cdrs_per_account):
+            CDRFactory(
+                evse=evse,
+                start_date_time=ended - timedelta(hours=1, minutes=k),
+                end_date_time=ended - timedelta(minutes=k),
+                total_cost_excl_vat=Decimal("10.0000") + k,
+            )
+    rerate_cdrs(cdrs=CDR.objects.all(), actor_name="setup")
+    assert not CDR.objects.exclude(status=CDRStatus.RATED).exists()
+    return set(CDR.objects.values_list("pk", flat=True))
+
+
+def test_two_invoice_runs_started_together_put_every_cdr_on_exactly_one_statement():
+    eligible = _rated_world(accounts=6, cdrs_per_account=5)
+    outcomes = []
+
+    run_together(
+        [
+            collecting(lambda: run_invoicing(cutoff=date(2026, 3, 1), actor_name="run"), outcomes)
+            for _ in range(2)
+        ]
+    )
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    assert sorted(outcome.cdr_count for outcome in outcomes) == [0, len(eligible)]
+    live = Invoice.objects.exclude(status=InvoiceStatus.DISCARDED)
+    assert live.count() == 6
+    assert live.values("run").distinct().count() == 1
+    on_statements = CDR.objects.filter(invoice__in=live)
+    assert set(on_statements.values_list("pk", flat=True)) == eligible
+    assert not CDR.objects.exclude(status=CDRStatus.INVOICED).exists()
+    assert not live.values("payout_account").annotate(n=Count("pk")).filter(n__gt=1).exists()
+    for invoice in live:
+        assert invoice.cdr_count == CDR.objects.filter(invoice=invoice).count() == 5
+
+
+def test_two_invoice_runs_on_a_fresh_database_do_not_trip_over_the_run_lock_row():
+    """The run lock row (InvoiceNumberSequence year 0) does not exist yet: both create it."""
+    eligible = _rated_world(accounts=2, cdrs_per_account=3)
+    outcomes = []
+
+    run_together(
+        [
+            collecting(lambda: run_invoicing(cutoff=date(2026, 3, 1), actor_name="run"), outcomes)
+            for _ in range(2)
+        ]
+    )
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    assert sorted(outcome.cdr_count for outcome in outcomes) == [0, len(eligible)]
+    assert set(CDR.objects.filter(invoice__isnull=False).values_list("pk", flat=True)) == eligible
+
+
+def test_the_same_cdr_posted_twenty_times_at_once_is_stored_once_and_every_answer_is_1000():
+    secret = create_ocpi_token(name="Racing peer").secret
+    authorization = "Token " + base64.b64encode(secret.encode()).decode()
+    payload = json.dumps(ocpi_cdr_payload(id="RACE-CDR-1"))
+    responses = []
+
+    def post():
+        return Client().post(
+            "/ocpi/2.2.1/cdrs",
+            data=payload,
+            content_type="application/json",
+            headers={"Authorization": authorization},
+        )
+
+    run_together([collecting(post, responses) for _ in range(20)])
+
+    assert len(responses) == 20
+    assert not [r for r in responses if isinstance(r, Exception)], responses
+    bodies = [response.json() for response in responses]
+    assert [response.status_code for response in responses] == [200] * 20, bodies
+    assert {body["status_code"] for body in bodies} == {1000}
+    messages = sorted(body["status_message"] for body in bodies)
+    assert messages == ["CDR already received; stored once"] * 19 + ["CDR stored"]
+    assert CDR.objects.filter(cdr_id="RACE-CDR-1").count() == 1
+    assert all(
+        response["Location"].endswith("/ocpi/2.2.1/cdrs/RACE-CDR-1") for response in responses
+    )
