@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import CDRStatus
+from .lean import DateTimeColumn, LeanTable
 
 EMPTY_TEXT = (
     "No CDRs match these filters. Clear or widen the filters; new CDRs arrive over OCPI or with "
@@ -18,7 +19,7 @@ def _money(value, currency):
     return f"{value:,.2f} {currency}"
 
 
-class CDRTable(tables.Table):
+class CDRTable(LeanTable):
     select = tables.CheckBoxColumn(
         accessor="pk",
         attrs={
@@ -26,7 +27,7 @@ class CDRTable(tables.Table):
             "td__input": {"name": "pk", "aria-label": "Select CDR"},
         },
     )
-    end = tables.DateTimeColumn(
+    end = DateTimeColumn(
         verbose_name="End",
         accessor="end_date_time",
         format="Y-m-d H:i",

@@ -8,6 +8,7 @@ from django.utils.http import urlencode
 
 from ..models import CDRReason, CDRStatus
 from ..validators import country_name
+from .lean import DateTimeColumn, LeanTable
 
 PER_PAGE_CHOICES = (25, 50, 100, 500)
 CPO_OWN = "CPO (own)"
@@ -50,7 +51,7 @@ def _evse_url(record):
         return None
 
 
-class UnassignedEVSETable(tables.Table):
+class UnassignedEVSETable(LeanTable):
     """Columns of DESIGN §4; only indexed columns sort, and every order ends with the primary key."""
 
     evse = tables.CheckBoxColumn(
@@ -132,7 +133,7 @@ class UnassignedEVSETable(tables.Table):
 class AssignedEVSETable(UnassignedEVSETable):
     """The EVSEs of one payout account, with when and by whom they were assigned."""
 
-    assigned_since = tables.DateTimeColumn(
+    assigned_since = DateTimeColumn(
         verbose_name="Assigned since", format="Y-m-d H:i", orderable=False
     )
     assigned_by_name = tables.Column(verbose_name="Assigned by", orderable=False, default="—")

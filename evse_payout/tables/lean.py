@@ -1,0 +1,228 @@
+"""A lean body for django-tables2 tables: every cell of a page rendered in one Python pass.
+
+django-tables2 renders each cell through a `BoundCell`: it inspects the signature of the
+`render_<column>` method, builds the `<td>` attributes and, for template columns, compiles a
+template — for every cell. At 100 rows × 11 columns that was most of a page's server time.
+`LeanTable` keeps the declarative columns (headers, ordering, visibility, pagination and their
+`render_<column>`/`linkify`/`default` rules) but works out once per column how to turn a record into
+its cell, then renders the rows as HTML strings. The output is the same as the standard body:
+`{{ cell }}` localisation and escaping, choice labels, `default` for empty values, even/odd rows.
+"""
+
+import inspect
+
+import django_tables2 as tables
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.utils.formats import date_format, localize
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime
+from django_tables2.columns.linkcolumn import BaseLinkColumn
+from django_tables2.utils import AttributeDict, computed_values
+
+# The arguments a `render_<column>` method may ask for (django-tables2 also offers `bound_row`,
+# which a lean row does not have).
+RENDER_ARGUMENTS = ("value", "record", "column", "bound_column", "table")
+
+
+class DateTimeColumn(tables.DateTimeColumn):
+    """django-tables2's DateTimeColumn that remembers its format, so a lean body needs no template."""
+
+    def __init__(self, format=None, short=True, *args, **kwargs):
+        # A missing time shows the default, as the template's `|default:default` does.
+        kwargs.setdefault("empty_values", (None, ""))
+        super().__init__(format, short, *args, **kwargs)
+        self.format = format or ("SHORT_DATETIME_FORMAT" if short else "DATETIME_FORMAT")
+
+
+def as_cell(value) -> str:
+    """What `{{ value }}` prints in a template: local time, localised numbers, escaped."""
+    value = localize(template_localtime(value))
+    return conditional_escape(value if isinstance(value, str) else str(value))
+
+
+def _argument_names(function) -> tuple[str, ...] | None:
+    """The render arguments `function` takes; None when it takes `**kwargs` (give it all)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    names = tuple(parameter.name for parameter in parameters)
+    unknown = set(names) - set(RENDER_ARGUMENTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{function.__qualname__} asks for {unknown}; a lean table has no rows"
+        )
+    return names
+
+
+def _value_getter(accessor, model):
+    """A function record → value following django-tables2's `Accessor.resolve` and choice labels."""
+    bits = accessor.bits
+    field = accessor.get_field(model) if model is not None else None
+    if field is not None and getattr(field, "choices", None) and bits:
+        *path, last = bits
+        display = f"get_{last}_display"
+    else:
+        path, display = bits, None
+
+    def value_of(record):
+        current = record
+        for bit in path:
+            current = current.get(bit) if isinstance(current, dict) else getattr(current, bit, None)
+            if callable(current) and not getattr(current, "do_not_call_in_templates", False):
+                current = current()
+            if current is None:
+                return None
+        if display is not None:
+            if isinstance(current, models.Model):
+                return getattr(current, display)()
+            return current.get(last) if isinstance(current, dict) else getattr(current, last, None)
+        return current
+
+    return value_of
+
+
+class LeanTable(tables.Table):
+    """A django-tables2 table whose shared template prints `lean_body` instead of `BoundRow`s."""
+
+    lean = True
+
+    def _data_model(self):
+        return getattr(self.data, "model", None)
+
+    def _bind(self, function, **fixed):
+        """`function` as (value, record) → result, passing only the arguments it asks for."""
+        names = _argument_names(function)
+        if names == ("value",):
+            return lambda value, record: function(value)
+        if names == ("record",):
+            return lambda value, record: function(record)
+        if names == ("value", "record"):
+            return lambda value, record: function(value, record)
+        fixed["table"] = self
+
+        def call(value, record):
+            arguments = {"value": value, "record": record, **fixed}
+            if names is None:
+                return function(**arguments)
+            return function(**{name: arguments[name] for name in names})
+
+        return call
+
+    def _render_call(self, bound_column):
+        """A function (value, record) → rendered content, or None when the value shows as is."""
+        column = bound_column.column
+        render = getattr(self, f"render_{bound_column.name}", None)
+        if render is None:
+            if type(column).render is tables.Column.render:
+                return None
+            render = column.render
+        return self._bind(render, column=column, bound_column=bound_column)
+
+    def _link_call(self, bound_column):
+        """A function (content, value, record) → content wrapped in its link, or None."""
+        link = bound_column.link
+        if not link:
+            return None
+        if callable(link.url):
+            url_of = self._bind(link.url, column=bound_column.column, bound_column=bound_column)
+        elif link.reverse_args.get("viewname"):
+
+            def url_of(value, record):
+                return link.call_reverse(record=record)
+
+        else:
+            url_of = None
+        if link.attrs or url_of is None:
+
+            def general(content, value, record):
+                return link(
+                    content, value=value, record=record, bound_column=bound_column, table=self
+                )
+
+            return general
+
+        def linked(content, value, record):
+            url = url_of(value, record)
+            if url is None:
+                return content
+            return format_html('<a href="{}">{}</a>', url, content)
+
+        return linked
+
+    def _cell_function(self, bound_column):
+        """A function record → the cell's safe HTML, worked out once per column."""
+        column = bound_column.column
+        if isinstance(column, BaseLinkColumn) or column.localize is not None:
+            raise ImproperlyConfigured(f"{type(column).__name__} is not supported in a lean table")
+        value_of = _value_getter(bound_column.accessor, self._data_model())
+        empty_values = column.empty_values
+        default = as_cell(bound_column.default)
+        if isinstance(column, DateTimeColumn):
+            date_pattern = column.format
+
+            def render(value, record):
+                return date_format(template_localtime(value), date_pattern)
+        elif isinstance(column, tables.CheckBoxColumn):
+            render = self._checkbox_render(bound_column)
+        else:
+            render = self._render_call(bound_column)
+        link = self._link_call(bound_column)
+
+        def cell(record):
+            value = value_of(record)
+            if value in empty_values:
+                return default
+            content = value if render is None else render(value, record)
+            if link is not None:
+                return link(content, value, record)
+            return as_cell(content)
+
+        return cell
+
+    def _checkbox_render(self, bound_column):
+        """The checkbox input with the column's static attributes computed once."""
+        column = bound_column.column
+        extra = column.attrs.get("td__input") or column.attrs.get("input") or {}
+        if column.checked is not None or any(callable(value) for value in extra.values()):
+            return lambda value, record: column.render(value, bound_column, record)
+        marker = "\x00value\x00"
+        attrs = {"type": "checkbox", "name": bound_column.name, "value": marker, **extra}
+        before, after = f"<input {AttributeDict(attrs).as_html()} />".split(marker)
+
+        def render(value, record):
+            return mark_safe(f"{before}{escape(value)}{after}")
+
+        return render
+
+    def lean_body(self) -> SafeString:
+        """The `<tr>` rows of the current page (or the empty-state row), as one safe string."""
+        page = getattr(self, "page", None)
+        rows = self.rows if page is None else page.object_list
+        columns = list(self.columns)
+        cells = []
+        for bound_column in columns:
+            td = bound_column.attrs["td"].as_html()
+            cells.append((f"<td {td}>" if td else "<td>", self._cell_function(bound_column)))
+        row_attrs = self.row_attrs
+        parts = []
+        for index, record in enumerate(row.record for row in rows):
+            parity = "odd" if index % 2 else "even"
+            if row_attrs:
+                attrs = computed_values(row_attrs, kwargs={"table": self, "record": record})
+                attrs["class"] = f"{attrs['class']} {parity}" if attrs.get("class") else parity
+                parts.append(f"<tr {AttributeDict(attrs).as_html()}>")
+            else:
+                parts.append(f'<tr class="{parity}">')
+            parts.extend(f"{td}{cell(record)}</td>" for td, cell in cells)
+            parts.append("</tr>")
+        if not parts and self.empty_text:
+            parts.append(
+                format_html(
+                    '<tr><td class="empty-state" colspan="{}">{}</td></tr>',
+                    len(columns),
+                    self.empty_text,
+                )
+            )
+        return mark_safe("".join(parts))
