@@ -11,10 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
+    # A clean environment: pytest's run sets DJANGO_* variables (settings module, async-unsafe).
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}
+        if key not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DATABASE_URL"}
+        and not key.startswith("DJANGO_")
     }
     environment.update(env)
     return subprocess.run(
