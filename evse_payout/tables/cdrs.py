@@ -1,7 +1,6 @@
 """The CDR overview table: newest first, only the indexed end time sorts, ends with the pk."""
 
 import django_tables2 as tables
-from django.urls import reverse
 from django.utils.html import format_html
 
 from ..models import CDRStatus
@@ -36,7 +35,7 @@ class CDRTable(LeanTable):
     cdr_id = tables.Column(
         verbose_name="CDR id",
         orderable=False,
-        linkify=lambda record: reverse("evse_payout:cdr_detail", args=[record.pk]),
+        linkify=lambda record, table: table.url_by_pk("evse_payout:cdr_detail")(record.pk),
     )
     evse_id = tables.Column(verbose_name="EVSE ID", accessor="evse_id_raw", orderable=False)
     city = tables.Column(verbose_name="Location / City", accessor="location", orderable=False)
@@ -81,7 +80,7 @@ class CDRTable(LeanTable):
             return format_html('{} <span class="quiet">(unknown EVSE)</span>', value or "—")
         return format_html(
             '<a href="{}">{}</a>',
-            reverse("evse_payout:evse_detail", args=[record.evse_id]),
+            self.url_by_pk("evse_payout:evse_detail")(record.evse_id),
             record.evse.evse_id,
         )
 

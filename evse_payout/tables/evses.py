@@ -1,8 +1,11 @@
 """The tables of the Payout EVSE assignment pages (django-tables2), and their paging rules."""
 
+from functools import cached_property
+from urllib.parse import quote_plus
+
 import django_tables2 as tables
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
@@ -44,11 +47,9 @@ def paginate_table(request, table, *, paginator_class=Paginator):
     return table
 
 
-def _evse_url(record):
-    try:
-        return reverse("evse_payout:evse_detail", args=[record.pk])
-    except NoReverseMatch:
-        return None
+def _evse_url(record, table):
+    url = table.url_by_pk("evse_payout:evse_detail")
+    return url(record.pk) if url else None
 
 
 class UnassignedEVSETable(LeanTable):
@@ -111,16 +112,20 @@ class UnassignedEVSETable(LeanTable):
     def render_unassigned_cdr_count(self, value, record):
         if not value:
             return "0"
-        query = urlencode(
-            {
-                "status": CDRStatus.NOT_INVOICEABLE,
-                "reason": CDRReason.EVSE_UNASSIGNED,
-                "evse_id": record.evse_id,
-            }
-        )
         return format_html(
-            '<a href="{}?{}">{}</a>', reverse("evse_payout:cdr_list"), query, f"{value:,}"
+            '<a href="{}{}">{}</a>',
+            self.unassigned_cdrs_url,
+            quote_plus(record.evse_id),
+            f"{value:,}",
         )
+
+    @cached_property
+    def unassigned_cdrs_url(self) -> str:
+        """The CDR overview filtered to the unassigned-EVSE CDRs, to end with an EVSE ID."""
+        query = urlencode(
+            {"status": CDRStatus.NOT_INVOICEABLE, "reason": CDRReason.EVSE_UNASSIGNED}
+        )
+        return f"{reverse('evse_payout:cdr_list')}?{query}&evse_id="
 
     def render_unassigned_cdr_amount(self, value, record):
         if not record.unassigned_cdr_count:
