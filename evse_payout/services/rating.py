@@ -1,9 +1,14 @@
 """Rating of CDRs (R5): one rule engine for intake (`rate_cdr`) and re-rating (`rerate_cdrs`).
 
-The rules live in the pure function `evaluate_rating`; both entry points load what it needs
-(the CDR's EVSE, that EVSE's open assignment with its account, a credit's original) and write
-what it decides. `rate_cdr` loads for one CDR; `rerate_cdrs` loads for a whole batch in a constant
-number of queries.
+The rules live in the pure function `evaluate_rating`. `rate_batch` loads what they need for any
+number of CDRs in a constant number of queries (the CDRs' EVSEs, those EVSEs' open assignments with
+their accounts, credits' originals) and evaluates them; it is used by `rate_cdr` (one stored CDR),
+`rerate_cdrs` (keyset batches of stored CDRs, loaded as plain rows without `raw`) and the import
+(unsaved CDRs rated in memory before their INSERT, see services/ocpi_ingest.py).
+
+A rating that changes nothing writes nothing: the CDR keeps its row (and `rated_at`) and gets no
+history row. Changed CDRs of a batch are written with one set-based UPDATE (`_update_from_rows`)
+and their history with one INSERT … SELECT.
 
 Order of the rules (the first that applies decides; this is what the CDR page explains):
 
@@ -32,12 +37,14 @@ account's current fee terms). A credit is rated under the original's account and
 Invoiced CDRs (status `invoiced` or on a statement) are never touched.
 """
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -50,6 +57,7 @@ from ..models import (
     CDRReason,
     CDRStatus,
     EVSEStatus,
+    PayoutAccount,
 )
 from ..money import round_money
 from ..validators import evse_operator_prefix, normalize_evse_id
@@ -59,31 +67,19 @@ MAX_ENERGY_KWH = Decimal("1000")
 # A peer's clock may run slightly ahead of ours; a CDR ending within this margin is not "future".
 FUTURE_TOLERANCE = timedelta(minutes=5)
 RATED_STATES = (CDRStatus.RATED, CDRStatus.INVOICED)
-# The CDR fields a rating writes.
-RATING_FIELDS = [
-    "evse",
-    "credited_cdr",
-    "status",
-    "reason",
-    "reason_detail",
-    "payout_account",
-    "assignment",
-    "fee",
-    "payout",
-    "rated_at",
-]
 DETAIL_MAX = 255
+DEFAULT_BATCH_SIZE = 5000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RatingOutcome:
     """What the rules decided for one CDR."""
 
     status: str
     reason: str = ""
     reason_detail: str = ""
-    payout_account: object = None
-    assignment: Assignment | None = None
+    payout_account: PayoutAccount | None = None
+    assignment_id: int | None = None
     fee: Decimal | None = None
     payout: Decimal | None = None
 
@@ -142,7 +138,7 @@ def _detail(text: str) -> str:
     return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 1] + "…"
 
 
-def _sanity_failure(cdr: CDR, now: datetime) -> str | None:
+def _sanity_failure(cdr, now: datetime) -> str | None:
     """The first CDR-only sanity rule the CDR breaks, as a reason detail naming it."""
     if cdr.end_date_time < cdr.start_date_time:
         return (
@@ -164,7 +160,7 @@ def _sanity_failure(cdr: CDR, now: datetime) -> str | None:
     return None
 
 
-def _prefix_failure(cdr: CDR, evse: EVSE) -> str | None:
+def _prefix_failure(cdr, evse) -> str | None:
     if not cdr.evse_id_raw:
         return None
     sent = evse_operator_prefix(cdr.evse_id_raw)
@@ -177,7 +173,7 @@ def _prefix_failure(cdr: CDR, evse: EVSE) -> str | None:
     return None
 
 
-def _currency_failure(cdr: CDR, account) -> str | None:
+def _currency_failure(cdr, account: PayoutAccount) -> str | None:
     if cdr.currency != account.currency:
         return (
             f"The CDR is in {cdr.currency} but payout account “{account.name}” pays out in "
@@ -186,7 +182,7 @@ def _currency_failure(cdr: CDR, account) -> str | None:
     return None
 
 
-def _amounts(cdr: CDR, account) -> tuple[Decimal, Decimal]:
+def _amounts(cdr, account: PayoutAccount) -> tuple[Decimal, Decimal]:
     currency = cdr.currency
     commission = account.commission_percent / Decimal(100)
     if cdr.credit:
@@ -206,18 +202,13 @@ def _amounts(cdr: CDR, account) -> tuple[Decimal, Decimal]:
     return fee, round_money(excl - fee, currency)
 
 
-def evaluate_rating(
-    *,
-    cdr: CDR,
-    evse: EVSE | None,
-    assignment: Assignment | None,
-    original: CDR | None,
-    now: datetime,
-) -> RatingOutcome:
+def evaluate_rating(*, cdr, evse, assignment, original, now: datetime) -> RatingOutcome:
     """The rules of R5 in the order of the module docstring; pure: reads, never queries.
 
-    `assignment` is the EVSE's open assignment with `payout_account` loaded; `original` is a
-    credit's original CDR with `payout_account` loaded (both None when there is none).
+    `cdr` is a CDR (a model instance, saved or not, or a loaded row with the same attribute
+    names); `evse` its matched EVSE (`evse_id` read) or None; `assignment` that EVSE's open
+    assignment (`pk` and `payout_account` read) or None; `original` a credit's original (`cdr_id`,
+    `status`, `reason`, `payout_account`, `assignment_id` read) or None.
     """
     failure = _sanity_failure(cdr, now)
     if failure:
@@ -234,8 +225,8 @@ def evaluate_rating(
                 ),
             )
         if original.status not in RATED_STATES:
-            state = original.get_status_display().lower()
-            why = f" ({original.get_reason_display()})" if original.reason else ""
+            state = CDRStatus(original.status).label.lower()
+            why = f" ({CDRReason(original.reason).label})" if original.reason else ""
             return RatingOutcome.hold(
                 CDRReason.CREDIT_ORIGINAL_UNKNOWN,
                 _detail(
@@ -252,7 +243,7 @@ def evaluate_rating(
         return RatingOutcome(
             status=CDRStatus.RATED,
             payout_account=account,
-            assignment=original.assignment,
+            assignment_id=original.assignment_id,
             fee=fee,
             payout=payout,
         )
@@ -282,62 +273,104 @@ def evaluate_rating(
     return RatingOutcome(
         status=CDRStatus.RATED,
         payout_account=account,
-        assignment=assignment,
+        assignment_id=assignment.pk,
         fee=fee,
         payout=payout,
     )
 
 
-# Loading: each helper is one query for any number of CDRs.
+# Loading: what the rules need for a whole batch, in a constant number of queries.
 
 
-def _match_evses(cdrs: list[CDR]) -> None:
-    """Attach an EVSE to CDRs that have none: by (country_code, party_id, uid), else evse_id."""
+class _EVSE(NamedTuple):
+    pk: int
+    evse_id: str
+
+
+class _OpenAssignment(NamedTuple):
+    pk: int
+    payout_account: PayoutAccount
+
+
+class _Original(NamedTuple):
+    """A credit's original as the rules see it: stored, or rated earlier in the same batch."""
+
+    pk: int | None
+    cdr_id: str
+    status: str
+    reason: str
+    payout_account: PayoutAccount | None
+    assignment_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """What `rate_batch` decided for one CDR: its EVSE, a credit's original, the outcome.
+
+    `original_position` is the original's index in the batch when it was rated in the same batch
+    (the import needs it to link an unsaved credit to its unsaved original).
+    """
+
+    evse: _EVSE | EVSE | None
+    original: _Original | None
+    original_position: int | None
+    outcome: RatingOutcome
+
+    @property
+    def evse_pk(self) -> int | None:
+        return None if self.evse is None else self.evse.pk
+
+    @property
+    def account_pk(self) -> int | None:
+        account = self.outcome.payout_account
+        return None if account is None else account.pk
+
+
+def _evses(cdrs: Sequence) -> list:
+    """Each CDR's EVSE (one query): its stored match, else by (country_code, party_id, uid), else
+    by EVSE ID among the EVSEs not removed."""
+    matched = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None}
     unmatched = [cdr for cdr in cdrs if cdr.evse_id is None]
-    if not unmatched:
-        return
     uids = {cdr.evse_uid for cdr in unmatched if cdr.evse_uid}
     evse_ids = {normalize_evse_id(cdr.evse_id_raw) for cdr in unmatched if cdr.evse_id_raw}
-    candidates = EVSE.objects.filter(
-        Q(uid__in=uids) | (Q(evse_id__in=evse_ids) & ~Q(status=EVSEStatus.REMOVED))
-    )
-    by_uid, by_evse_id = {}, {}
-    for evse in candidates:
-        by_uid[(evse.country_code, evse.party_id, evse.uid)] = evse
-        if evse.status != EVSEStatus.REMOVED:
-            by_evse_id[evse.evse_id] = evse
-    for cdr in unmatched:
-        evse = by_uid.get((cdr.country_code, cdr.party_id, cdr.evse_uid)) or by_evse_id.get(
-            normalize_evse_id(cdr.evse_id_raw)
+    if not (matched or uids or evse_ids):
+        return [None] * len(cdrs)
+    candidates = (
+        EVSE.objects.filter(
+            Q(pk__in=matched)
+            | Q(uid__in=uids)
+            | (Q(evse_id__in=evse_ids) & ~Q(status=EVSEStatus.REMOVED))
         )
-        if evse is not None:
-            cdr.evse = evse
+        .order_by()
+        .values_list("pk", "country_code", "party_id", "uid", "evse_id", "status")
+    )
+    by_pk, by_uid, by_evse_id = {}, {}, {}
+    for pk, country_code, party_id, uid, evse_id, status in candidates:
+        evse = by_pk[pk] = _EVSE(pk, evse_id)
+        by_uid[(country_code, party_id, uid)] = evse
+        if status != EVSEStatus.REMOVED:
+            by_evse_id[evse_id] = evse
+    return [
+        by_pk.get(cdr.evse_id)
+        if cdr.evse_id is not None
+        else by_uid.get((cdr.country_code, cdr.party_id, cdr.evse_uid))
+        or by_evse_id.get(normalize_evse_id(cdr.evse_id_raw))
+        for cdr in cdrs
+    ]
 
 
-def _open_assignments(cdrs: list[CDR]) -> dict[int, Assignment]:
-    evse_ids = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None and not cdr.credit}
-    if not evse_ids:
-        return {}
-    return {
-        assignment.evse_id: assignment
-        for assignment in Assignment.objects.open()
-        .filter(evse_id__in=evse_ids)
-        .select_related("payout_account")
-    }
-
-
-def _originals(cdrs: list[CDR]) -> dict[int, CDR]:
-    """Each credit's original, keyed by the credit's pk; stores the match on the credit."""
+def _originals(cdrs: Sequence) -> list:
+    """Each credit's stored original as (pk, key, status, reason, account id, assignment id)."""
     credits = [cdr for cdr in cdrs if cdr.credit]
     if not credits:
-        return {}
+        return []
     by_pk = {cdr.credited_cdr_id for cdr in credits if cdr.credited_cdr_id}
     references = {
         cdr.credit_reference_id
         for cdr in credits
         if cdr.credited_cdr_id is None and cdr.credit_reference_id
     }
-    candidates = (
+    return list(
         CDR.objects.filter(
             Q(pk__in=by_pk)
             | Q(
@@ -347,29 +380,226 @@ def _originals(cdrs: list[CDR]) -> dict[int, CDR]:
                 credit=False,
             )
         )
-        .select_related("payout_account", "assignment")
-        .defer("raw")
-    )
-    pk_map, ref_map = {}, {}
-    for original in candidates:
-        pk_map[original.pk] = original
-        ref_map[(original.country_code, original.party_id, original.cdr_id)] = original
-    # An original rated in this same batch counts with its new rating, not the stored one.
-    in_batch = {cdr.pk: cdr for cdr in cdrs}
-    result = {}
-    for credit in credits:
-        original = pk_map.get(credit.credited_cdr_id) or ref_map.get(
-            (credit.country_code, credit.party_id, credit.credit_reference_id)
+        .order_by()
+        .values_list(
+            "pk",
+            "country_code",
+            "party_id",
+            "cdr_id",
+            "status",
+            "reason",
+            "payout_account_id",
+            "assignment_id",
         )
-        if original is not None:
-            original = in_batch.get(original.pk, original)
-        if original is not None and original.pk != credit.pk:
-            credit.credited_cdr = original
-            result[credit.pk] = original
-    return result
+    )
 
 
-def _state(cdr: CDR) -> tuple:
+def rate_batch(cdrs: Sequence, *, now: datetime) -> list[Rating]:
+    """Rate CDRs in memory with a constant number of queries; returns one Rating per CDR, in order.
+
+    `cdrs` are CDR model instances (saved or not) or loaded rows with the CDR's attribute names
+    (`pk`, `evse_id`, `credited_cdr_id`, the fields the rules read). Nothing is written. Originals
+    are rated before credits, so a credit sees its original's rating from the same batch, also
+    when the original is not saved yet (matched by country_code, party_id and CDR id).
+    """
+    evses = _evses(cdrs)
+    assigned_evses = {
+        evse.pk for evse, cdr in zip(evses, cdrs, strict=True) if evse and not cdr.credit
+    }
+    assignments = []
+    if assigned_evses:
+        assignments = list(
+            Assignment.objects.open()
+            .filter(evse_id__in=assigned_evses)
+            .order_by()
+            .values_list("evse_id", "pk", "payout_account_id")
+        )
+    originals = _originals(cdrs)
+    account_pks = {row[2] for row in assignments} | {row[6] for row in originals if row[6]}
+    accounts = PayoutAccount.objects.order_by().in_bulk(account_pks) if account_pks else {}
+    open_assignment = {
+        evse_pk: _OpenAssignment(pk, accounts[account_pk])
+        for evse_pk, pk, account_pk in assignments
+    }
+    stored_by_pk, stored_by_key = {}, {}
+    for pk, country_code, party_id, cdr_id, status, reason, account_pk, assignment_pk in originals:
+        original = _Original(pk, cdr_id, status, reason, accounts.get(account_pk), assignment_pk)
+        stored_by_pk[pk] = original
+        stored_by_key[(country_code, party_id, cdr_id)] = original
+
+    ratings: list[Rating | None] = [None] * len(cdrs)
+    position_by_pk, position_by_key = {}, {}
+    for position, cdr in enumerate(cdrs):
+        if cdr.pk is not None:
+            position_by_pk[cdr.pk] = position
+        if not cdr.credit:
+            position_by_key[(cdr.country_code, cdr.party_id, cdr.cdr_id)] = position
+            ratings[position] = Rating(
+                evse=evses[position],
+                original=None,
+                original_position=None,
+                outcome=evaluate_rating(
+                    cdr=cdr,
+                    evse=evses[position],
+                    assignment=open_assignment.get(getattr(evses[position], "pk", None)),
+                    original=None,
+                    now=now,
+                ),
+            )
+    for position, cdr in enumerate(cdrs):
+        if not cdr.credit:
+            continue
+        key = (cdr.country_code, cdr.party_id, cdr.credit_reference_id)
+        original = stored_by_pk.get(cdr.credited_cdr_id) or stored_by_key.get(key)
+        # A stored original may be in this batch too (re-rate); an unsaved one only is (import).
+        at = position_by_key.get(key) if original is None else position_by_pk.get(original.pk)
+        if at is not None and ratings[at] is not None and at != position:
+            # Rated in this batch: the credit counts with the original's new rating.
+            member, outcome = cdrs[at], ratings[at].outcome
+            original = _Original(
+                member.pk,
+                member.cdr_id,
+                outcome.status,
+                outcome.reason,
+                outcome.payout_account,
+                outcome.assignment_id,
+            )
+        else:
+            at = None
+        if original is not None and original.pk is not None and original.pk == cdr.pk:
+            original = None
+        ratings[position] = Rating(
+            evse=evses[position],
+            original=original,
+            original_position=at,
+            outcome=evaluate_rating(
+                cdr=cdr, evse=evses[position], assignment=None, original=original, now=now
+            ),
+        )
+    return ratings
+
+
+# Writing: set-based, one statement per batch whatever its size.
+
+
+def _db_value(value):
+    """A value as SQLite's JSON carries it (PostgreSQL arrays take Python values as they are)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def _rows_source(columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> tuple[str, list]:
+    """A derived table `v` with the given (name, PostgreSQL type) columns holding `rows`.
+
+    Returns its SQL and parameters. PostgreSQL: `unnest` of one typed array per column (one
+    parameter per column); SQLite: `json_each` over one JSON array of rows (one parameter). Either
+    way the statement is the same size for 1 row or 10,000 and no parameter limit applies.
+    """
+    names = [name for name, _ in columns]
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{sql_type}[]" for _, sql_type in columns)
+        sql = f"unnest({arrays}) AS v ({', '.join(names)})"
+        return sql, [list(column) for column in zip(*rows, strict=True)]
+    selected = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
+    data = json.dumps([[_db_value(value) for value in row] for row in rows])
+    return f"(SELECT {selected} FROM json_each(%s)) AS v", [data]
+
+
+def _update_from_rows(model, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+    """UPDATE many rows of `model`, each to its own values, in one statement.
+
+    `columns[0]` is the primary key; each row of `rows` holds the values in column order:
+        UPDATE table SET col = v.col, … FROM <rows as derived table v> WHERE table.id = v.id
+    (PostgreSQL, and SQLite ≥ 3.33). Unlike `bulk_update` (a CASE WHEN per field per row, slow to
+    build and quadratic to run) its cost grows linearly with the rows.
+    """
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    source, params = _rows_source(columns, rows)
+    key = columns[0][0]
+    assignments = ", ".join(f"{name} = v.{name}" for name, _ in columns[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM {source} WHERE {table}.{key} = v.{key}",
+            params,
+        )
+
+
+def insert_rows(model, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+    """INSERT many rows of `model` (values in `columns` order) with one INSERT … SELECT."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    source, params = _rows_source(columns, rows)
+    names = ", ".join(name for name, _ in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}", params)
+
+
+_CDR_RATING_COLUMNS = (
+    ("id", "bigint"),
+    ("evse_id", "bigint"),
+    ("credited_cdr_id", "bigint"),
+    ("status", "text"),
+    ("reason", "text"),
+    ("reason_detail", "text"),
+    ("payout_account_id", "bigint"),
+    ("assignment_id", "bigint"),
+    ("fee", "numeric"),
+    ("payout", "numeric"),
+    ("rated_at", "timestamptz"),
+)
+_HISTORY_COLUMNS = (
+    ("cdr_id", "bigint"),
+    ("at", "timestamptz"),
+    ("actor_id", "bigint"),
+    ("actor_label", "text"),
+    ("status", "text"),
+    ("reason", "text"),
+    ("reason_detail", "text"),
+    ("payout_account_id", "bigint"),
+    ("fee", "numeric"),
+    ("payout", "numeric"),
+)
+
+
+def rated_at(outcome: RatingOutcome, now: datetime) -> datetime | None:
+    return now if outcome.status == CDRStatus.RATED else None
+
+
+def record_history(
+    ratings: Sequence[tuple[int, RatingOutcome]], *, now: datetime, actor=None, actor_name=""
+) -> None:
+    """One CDRRating row per (CDR pk, outcome), written with one INSERT."""
+    label = actor_name or actor_label(actor)
+    actor_pk = None if actor is None else actor.pk
+    insert_rows(
+        CDRRating,
+        _HISTORY_COLUMNS,
+        [
+            (
+                pk,
+                now,
+                actor_pk,
+                label,
+                outcome.status,
+                outcome.reason,
+                outcome.reason_detail,
+                None if outcome.payout_account is None else outcome.payout_account.pk,
+                outcome.fee,
+                outcome.payout,
+            )
+            for pk, outcome in ratings
+        ],
+    )
+
+
+def _state(cdr) -> tuple:
+    """The stored rating of a CDR (instance or row), comparable with `_new_state`."""
     return (
         cdr.evse_id,
         cdr.credited_cdr_id,
@@ -383,71 +613,35 @@ def _state(cdr: CDR) -> tuple:
     )
 
 
-def _apply(cdr: CDR, outcome: RatingOutcome, now: datetime) -> None:
-    cdr.status = outcome.status
-    cdr.reason = outcome.reason
-    cdr.reason_detail = outcome.reason_detail
-    cdr.payout_account = outcome.payout_account
-    cdr.assignment = outcome.assignment
-    cdr.fee = outcome.fee
-    cdr.payout = outcome.payout
-    cdr.rated_at = now if outcome.status == CDRStatus.RATED else None
+def _new_state(cdr, rating: Rating) -> tuple:
+    outcome = rating.outcome
+    original = rating.original
+    credited = cdr.credited_cdr_id if original is None else original.pk
+    return (
+        rating.evse_pk,
+        credited,
+        outcome.status,
+        outcome.reason,
+        outcome.reason_detail,
+        rating.account_pk,
+        outcome.assignment_id,
+        outcome.fee,
+        outcome.payout,
+    )
 
 
-def _same_amount(left: Decimal | None, right: Decimal | None) -> bool:
-    if left is None or right is None:
-        return left is right
-    return Decimal(left) == Decimal(right)
-
-
-def _rate_loaded(
-    cdrs: list[CDR], *, now: datetime, actor, actor_name: str, dry_run: bool
-) -> list[tuple[tuple, CDR]]:
-    """Rate CDRs already locked and loaded (with `evse`); returns (state before, cdr) pairs.
-
-    Writes the changed CDRs with one bulk UPDATE and every rating with one bulk INSERT.
-    """
-    before = {cdr.pk: _state(cdr) for cdr in cdrs}
-    _match_evses(cdrs)
-    assignments = _open_assignments(cdrs)
-    originals = _originals(cdrs)
-    changed, ratings = [], []
-    label = actor_name or actor_label(actor)
-    # Originals before credits, so a credit sees its original's rating from this batch.
-    for cdr in sorted(cdrs, key=lambda cdr: cdr.credit):
-        outcome = evaluate_rating(
-            cdr=cdr,
-            evse=cdr.evse,
-            assignment=assignments.get(cdr.evse_id),
-            original=originals.get(cdr.pk),
-            now=now,
-        )
-        old = before[cdr.pk]
-        _apply(cdr, outcome, now)
-        new = _state(cdr)
-        if old[:7] != new[:7] or not (
-            _same_amount(old[7], new[7]) and _same_amount(old[8], new[8])
-        ):
-            changed.append(cdr)
-        ratings.append(
-            CDRRating(
-                cdr=cdr,
-                at=now,
-                actor=actor,
-                actor_label=label,
-                status=outcome.status,
-                reason=outcome.reason,
-                reason_detail=outcome.reason_detail,
-                payout_account=outcome.payout_account,
-                fee=outcome.fee,
-                payout=outcome.payout,
-            )
-        )
-    if not dry_run:
-        if changed:
-            CDR.objects.bulk_update(changed, RATING_FIELDS, batch_size=len(changed))
-        CDRRating.objects.bulk_create(ratings, batch_size=len(ratings))
-    return [(before[cdr.pk], cdr) for cdr in cdrs]
+def _write_changed(
+    changed: Sequence[tuple[int, tuple, RatingOutcome]], *, now: datetime, actor, actor_name: str
+) -> None:
+    """Write the new rating of each changed CDR (pk, new state, outcome) and its history row."""
+    _update_from_rows(
+        CDR,
+        _CDR_RATING_COLUMNS,
+        [(pk, *state, rated_at(outcome, now)) for pk, state, outcome in changed],
+    )
+    record_history(
+        [(pk, outcome) for pk, _, outcome in changed], now=now, actor=actor, actor_name=actor_name
+    )
 
 
 def _is_invoiced(cdr: CDR) -> bool:
@@ -457,8 +651,8 @@ def _is_invoiced(cdr: CDR) -> bool:
 def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
     """Rate one stored CDR (R5) in the caller's transaction; saves it and records the rating.
 
-    An invoiced CDR is returned unchanged. The CDR row is locked first so an invoice run cannot
-    take it meanwhile.
+    An invoiced CDR is returned unchanged; so is a CDR whose rating does not change (no write,
+    no history row). The CDR row is locked first so an invoice run cannot take it meanwhile.
     """
     with transaction.atomic():
         current = (
@@ -472,36 +666,97 @@ def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
         cdr.status, cdr.invoice_id = current
         if _is_invoiced(cdr):
             return cdr
-        _rate_loaded([cdr], now=timezone.now(), actor=actor, actor_name=actor_name, dry_run=False)
+        now = timezone.now()
+        (rating,) = rate_batch([cdr], now=now)
+        old, new = _state(cdr), _new_state(cdr, rating)
+        if old != new:
+            _write_changed(
+                [(cdr.pk, new, rating.outcome)], now=now, actor=actor, actor_name=actor_name
+            )
+            apply_rating(cdr, rating, now)
     return cdr
 
 
-def _ids_after(cdrs: QuerySet, last_pk: int, batch_size: int) -> list[int]:
-    return list(
-        cdrs.filter(pk__gt=last_pk)
+def apply_rating(cdr: CDR, rating: Rating, now: datetime) -> None:
+    """Set a CDR instance's rating fields to what `rate_batch` decided (nothing is saved)."""
+    outcome = rating.outcome
+    if rating.evse is not None:
+        cdr.evse_id = rating.evse.pk
+    if rating.original is not None and rating.original.pk is not None:
+        cdr.credited_cdr_id = rating.original.pk
+    cdr.status = outcome.status
+    cdr.reason = outcome.reason
+    cdr.reason_detail = outcome.reason_detail
+    cdr.payout_account = outcome.payout_account
+    cdr.assignment_id = outcome.assignment_id
+    cdr.fee = outcome.fee
+    cdr.payout = outcome.payout
+    cdr.rated_at = rated_at(outcome, now)
+
+
+# Re-rating: keyset batches of plain rows (never `raw`), locked, only changed rows written.
+
+
+class _StoredCDR(NamedTuple):
+    """The columns of a stored CDR that the rules and the change check read."""
+
+    pk: int
+    country_code: str
+    party_id: str
+    cdr_id: str
+    start_date_time: datetime
+    end_date_time: datetime
+    evse_id: int | None
+    evse_uid: str
+    evse_id_raw: str
+    currency: str
+    total_energy: Decimal
+    total_cost_excl_vat: Decimal
+    credit: bool
+    credit_reference_id: str
+    credited_cdr_id: int | None
+    status: str
+    reason: str
+    reason_detail: str
+    payout_account_id: int | None
+    assignment_id: int | None
+    fee: Decimal | None
+    payout: Decimal | None
+
+
+_STORED_COLUMNS = ("id",) + _StoredCDR._fields[1:]
+
+
+def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> list[_StoredCDR]:
+    """The next `size` not-invoiced CDRs of `cdrs` by primary key after `after`, locked if `lock`.
+
+    One query: invoiced CDRs are excluded in the locking query itself.
+    """
+    batch = (
+        cdrs.filter(pk__gt=after, invoice__isnull=True)
         .exclude(status=CDRStatus.INVOICED)
-        .filter(invoice__isnull=True)
         .order_by("pk")
-        .values_list("pk", flat=True)[:batch_size]
     )
+    if lock:
+        batch = batch.select_for_update(no_key=True, of=("self",))
+    return [_StoredCDR._make(row) for row in batch.values_list(*_STORED_COLUMNS)[:size]]
 
 
-def _count(summary: RerateSummary, results: Iterable[tuple[tuple, CDR]]) -> None:
-    for old, cdr in results:
-        summary.total += 1
-        old_status, old_reason, old_account = old[2], old[3], old[5]
-        summary.by_status[cdr.status] = summary.by_status.get(cdr.status, 0) + 1
-        if cdr.status == CDRStatus.NOT_INVOICEABLE:
-            summary.by_reason[cdr.reason] = summary.by_reason.get(cdr.reason, 0) + 1
-        if (old_status, old_reason, old_account) != (cdr.status, cdr.reason, cdr.payout_account_id):
-            summary.changed += 1
-        if cdr.status == CDRStatus.RATED and old_status != CDRStatus.RATED:
-            summary.newly_rated += 1
-            summary.newly_rated_payout += cdr.payout
-            by_currency = summary.newly_rated_payout_by_currency
-            by_currency[cdr.currency] = by_currency.get(cdr.currency, Decimal("0")) + cdr.payout
-        if cdr.status == CDRStatus.NOT_INVOICEABLE and old_status != CDRStatus.NOT_INVOICEABLE:
-            summary.became_not_invoiceable += 1
+def _count(summary: RerateSummary, cdr: _StoredCDR, outcome: RatingOutcome, account_pk) -> None:
+    status, old_status = outcome.status, cdr.status
+    summary.total += 1
+    summary.by_status[status] = summary.by_status.get(status, 0) + 1
+    if status == CDRStatus.NOT_INVOICEABLE:
+        summary.by_reason[outcome.reason] = summary.by_reason.get(outcome.reason, 0) + 1
+    if (old_status, cdr.reason, cdr.payout_account_id) != (status, outcome.reason, account_pk):
+        summary.changed += 1
+    if status == CDRStatus.RATED and old_status != CDRStatus.RATED:
+        summary.newly_rated += 1
+        summary.newly_rated_payout += outcome.payout
+        by_currency = summary.newly_rated_payout_by_currency
+        by_currency[cdr.currency] = by_currency.get(cdr.currency, Decimal("0")) + outcome.payout
+    if status == CDRStatus.NOT_INVOICEABLE and old_status != CDRStatus.NOT_INVOICEABLE:
+        summary.became_not_invoiceable += 1
 
 
 def rerate_cdrs(
@@ -510,35 +765,41 @@ def rerate_cdrs(
     actor=None,
     actor_name: str = "",
     dry_run: bool = False,
-    batch_size: int = 2000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> RerateSummary:
     """Re-rate every not-invoiced CDR of `cdrs` in primary-key batches; invoiced ones are skipped.
 
-    Each batch is its own transaction: its CDR rows are locked (invoiced ones excluded in the
-    locking query itself), rated with a constant number of queries, and written with one bulk
-    UPDATE of the changed rows and one bulk INSERT of the rating history. `progress(n)` is
-    called with the size of each finished batch. A dry run computes the same summary and writes
-    nothing. The run is recorded as one audit event.
+    Each batch is its own transaction: one query loads and locks its CDR rows (only the columns
+    the rules read, never `raw`; invoiced ones excluded in the locking query itself), `rate_batch`
+    rates them with a constant number of queries, and only the CDRs whose rating changed are
+    written: one UPDATE … FROM of their rows and one INSERT of their history rows. `progress(n)`
+    is called with the size of each finished batch. A dry run computes the same summary and
+    writes nothing. The run is recorded as one audit event. `cdrs` must not be DISTINCT (rows are
+    locked with FOR NO KEY UPDATE).
     """
     summary = RerateSummary(dry_run=dry_run)
     last_pk = 0
-    while ids := _ids_after(cdrs, last_pk, batch_size):
-        last_pk = ids[-1]
+    while True:
         with transaction.atomic():
-            locked = CDR.objects.filter(pk__in=ids, invoice__isnull=True).exclude(
-                status=CDRStatus.INVOICED
-            )
+            batch = _next_batch(cdrs, after=last_pk, size=batch_size, lock=not dry_run)
+            if not batch:
+                break
+            now = timezone.now()
+            changed = []
+            for cdr, rating in zip(batch, rate_batch(batch, now=now), strict=True):
+                new = _new_state(cdr, rating)
+                if new != _state(cdr):
+                    changed.append((cdr.pk, new, rating.outcome))
+                _count(summary, cdr, rating.outcome, rating.account_pk)
             if not dry_run:
-                locked = locked.select_for_update(no_key=True, of=("self",))
-            batch = list(locked.select_related("evse").order_by("pk"))
-            results = _rate_loaded(
-                batch, now=timezone.now(), actor=actor, actor_name=actor_name, dry_run=dry_run
-            )
-        _count(summary, results)
+                _write_changed(changed, now=now, actor=actor, actor_name=actor_name)
+        last_pk = batch[-1].pk
         if progress is not None:
-            progress(len(ids))
-        if len(ids) < batch_size:
+            progress(len(batch))
+        # PostgreSQL locks below the LIMIT (Limit → LockRows → scan): a row skipped because it
+        # changed while we waited for its lock does not shorten the batch, so short means done.
+        if len(batch) < batch_size:
             break
     if not dry_run:
         with transaction.atomic():
