@@ -57,21 +57,22 @@ def changelist_link(model, label, **filters):
     return format_html('<a href="{}?{}">{}</a>', url, query, label)
 
 
+HISTORY_FIELDS = [
+    "evse",
+    "payout_account",
+    "assigned_at",
+    "assigned_by",
+    "unassigned_at",
+    "unassigned_by",
+    "unassign_reason",
+]
+
+
 class AssignmentHistoryInline(ReadOnlyMixin, admin.TabularInline):
     """The newest assignments of the parent; the full history is one link away."""
 
     model = Assignment
     extra = 0
-    fields = [
-        "evse",
-        "payout_account",
-        "assigned_at",
-        "assigned_by",
-        "unassigned_at",
-        "unassigned_by",
-        "unassign_reason",
-    ]
-    readonly_fields = fields
     ordering = ["-assigned_at", "-pk"]
     verbose_name_plural = f"Assignment history (newest {HISTORY_ROWS})"
 
@@ -83,10 +84,26 @@ class AssignmentHistoryInline(ReadOnlyMixin, admin.TabularInline):
         )
 
 
+def assignment_history_inline(parent_field: str) -> type[AssignmentHistoryInline]:
+    fields = [field for field in HISTORY_FIELDS if field != parent_field]
+    return type(
+        f"{parent_field.title()}AssignmentInline",
+        (AssignmentHistoryInline,),
+        {"fields": fields, "readonly_fields": fields},
+    )
+
+
 class NewestHistoryMixin:
-    """Limits the assignment history inline to its newest rows (an account may have thousands)."""
+    """The parent's assignment history: its newest rows inline (an account may have thousands),
+    and a link to all of them."""
 
     history_fk = ""
+
+    @admin.display(description="Full assignment history")
+    def assignment_history(self, obj):
+        return changelist_link(
+            Assignment, "All assignments", **{f"{self.history_fk}__id__exact": obj.pk}
+        )
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
@@ -140,11 +157,6 @@ class ConnectorInline(admin.TabularInline):
     ]
 
 
-class EVSEAssignmentInline(AssignmentHistoryInline):
-    fields = [field for field in AssignmentHistoryInline.fields if field != "evse"]
-    readonly_fields = fields
-
-
 @admin.register(EVSE)
 class EVSEAdmin(NewestHistoryMixin, admin.ModelAdmin):
     list_display = [
@@ -161,22 +173,13 @@ class EVSEAdmin(NewestHistoryMixin, admin.ModelAdmin):
     search_fields = ["evse_id", "=uid", "location__name", "location__city"]
     autocomplete_fields = ["location"]
     show_full_result_count = False
-    inlines = [ConnectorInline, EVSEAssignmentInline]
+    inlines = [ConnectorInline, assignment_history_inline("evse")]
     readonly_fields = ["assignment_history"]
     history_fk = "evse"
 
     @admin.display(description="City", ordering="location__city")
     def location_city(self, evse):
         return evse.location.city
-
-    @admin.display(description="Full assignment history")
-    def assignment_history(self, evse):
-        return changelist_link(Assignment, "All assignments of this EVSE", evse__id__exact=evse.pk)
-
-
-class AccountAssignmentInline(AssignmentHistoryInline):
-    fields = [field for field in AssignmentHistoryInline.fields if field != "payout_account"]
-    readonly_fields = fields
 
 
 @admin.register(PayoutAccount)
@@ -196,19 +199,13 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
     search_fields = ["name", "account_holder_name", "iban", "holder__name"]
     autocomplete_fields = ["holder"]
     readonly_fields = ["created_at", "deactivated_at", "deactivated_by", "assignment_history"]
-    inlines = [AccountAssignmentInline]
+    inlines = [assignment_history_inline("payout_account")]
     actions = ["deactivate_selected"]
     history_fk = "payout_account"
 
     @admin.display(description="Holder", ordering="holder__name")
     def holder_display(self, account):
         return account.holder_label
-
-    @admin.display(description="Full assignment history")
-    def assignment_history(self, account):
-        return changelist_link(
-            Assignment, "All assignments of this account", payout_account__id__exact=account.pk
-        )
 
     def save_model(self, request, obj, form, change):
         """(De)activation goes through its service (R4); other edits are a plain save."""

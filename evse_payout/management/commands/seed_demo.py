@@ -609,29 +609,24 @@ class Command(BaseCommand):
             },
             last_updated=_iso(end),
         )
+        copied = {
+            field.attname: getattr(original, field.attname)
+            for field in CDR._meta.concrete_fields
+            if not field.primary_key
+        }
         return CDR(
-            country_code=original.country_code,
-            party_id=original.party_id,
-            cdr_id=cdr_id,
-            start_date_time=original.start_date_time,
-            end_date_time=original.end_date_time,
-            location=original.location,
-            evse=original.evse,
-            location_ocpi_id=original.location_ocpi_id,
-            evse_uid=original.evse_uid,
-            evse_id_raw=original.evse_id_raw,
-            currency=original.currency,
-            total_energy=original.total_energy,
-            total_time=original.total_time,
-            total_cost_excl_vat=-original.total_cost_excl_vat,
-            total_cost_incl_vat=-original.total_cost_incl_vat,
-            credit=True,
-            credit_reference_id=original.cdr_id,
-            last_updated=end,
-            raw=raw,
-            content_hash=self._hash(raw),
-            received_at=end,
-            status=CDRStatus.NEW,
+            **{
+                **copied,
+                "cdr_id": cdr_id,
+                "total_cost_excl_vat": -original.total_cost_excl_vat,
+                "total_cost_incl_vat": -original.total_cost_incl_vat,
+                "credit": True,
+                "credit_reference_id": original.cdr_id,
+                "last_updated": end,
+                "raw": raw,
+                "content_hash": self._hash(raw),
+                "received_at": end,
+            }
         )
 
     @staticmethod
