@@ -33,3 +33,13 @@ def test_saving_account_inactive_closes_its_open_assignments():
 def test_role_fixtures_survive_transactional_flushes(manager):
     assert manager.has_perm("evse_payout.add_assignment")
     assert not manager.has_perm("evse_payout.add_invoicerun")
+
+
+def test_partial_save_of_deactivation_stores_when():
+    account = PayoutAccountFactory()
+    AssignmentFactory(payout_account=account)
+    account.is_active = False
+    account.save(update_fields=["is_active"])
+    account.refresh_from_db()
+    assert account.deactivated_at is not None
+    assert not Assignment.objects.open().filter(payout_account=account).exists()

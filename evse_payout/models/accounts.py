@@ -89,6 +89,10 @@ class PayoutAccount(models.Model):
         self.iban = normalize_iban(self.iban)
         self.bic = (self.bic or "").strip().upper()
         self.currency = (self.currency or "").strip().upper()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "is_active" in update_fields:
+            # The signal stamps when and by whom; a partial save must store that too.
+            kwargs["update_fields"] = {*update_fields, "deactivated_at", "deactivated_by"}
         # The deactivation signal (R4) closes assignments inside this same transaction.
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
