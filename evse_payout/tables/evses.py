@@ -1,6 +1,6 @@
 """The tables of the Payout EVSE assignment pages (django-tables2), and their paging rules."""
 
-from functools import cached_property
+from functools import cache, cached_property
 from urllib.parse import quote_plus
 
 import django_tables2 as tables
@@ -14,6 +14,8 @@ from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
 
 PER_PAGE_CHOICES = (25, 50, 100, 500)
+# A page shows a handful of countries many times over; pycountry is asked once per country.
+_country_name = cache(country_name)
 CPO_OWN = "CPO (own)"
 
 
@@ -101,13 +103,10 @@ class UnassignedEVSETable(LeanTable):
         fields = ()
 
     def render_output(self, value):
-        return format_html("{} kW", f"{value:,.2f}")
-
-    def render_power_type(self, record):
-        return record.get_power_type_display()
+        return f"{value:,.2f} kW"
 
     def render_country(self, value):
-        return country_name(value)
+        return _country_name(value)
 
     def render_unassigned_cdr_count(self, value, record):
         if not value:

@@ -9,17 +9,23 @@ its cell, then renders the rows as HTML strings. The output is the same as the s
 `{{ cell }}` localisation and escaping, choice labels, `default` for empty values, even/odd rows.
 """
 
+import html
 import inspect
 from collections.abc import Callable
+from datetime import datetime
 
 import django_tables2 as tables
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.urls import NoReverseMatch, reverse
-from django.utils.formats import date_format, localize
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils import dateformat
+from django.utils.encoding import force_str
+from django.utils.formats import get_format, localize
+from django.utils.hashable import make_hashable
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
+from django.utils.timezone import get_current_timezone, is_aware, template_localtime
 from django_tables2.columns.linkcolumn import BaseLinkColumn
 from django_tables2.utils import AttributeDict, computed_values
 
@@ -40,10 +46,46 @@ class DateTimeColumn(tables.DateTimeColumn):
         self.format = format or ("SHORT_DATETIME_FORMAT" if short else "DATETIME_FORMAT")
 
 
+def _escape(content) -> str:
+    """`conditional_escape` without its lazy-string wrapper (it runs for every cell)."""
+    if hasattr(content, "__html__"):
+        return content.__html__()
+    return html.escape(content if isinstance(content, str) else str(content))
+
+
 def as_cell(value) -> str:
     """What `{{ value }}` prints in a template: local time, localised numbers, escaped."""
-    value = localize(template_localtime(value))
-    return conditional_escape(value if isinstance(value, str) else str(value))
+    if not isinstance(value, str):
+        value = localize(template_localtime(value))
+    return SafeString(_escape(value))
+
+
+# The `date` format characters of our tables, formatted directly; others go to `dateformat`.
+DATE_PARTS = {
+    "Y": lambda moment: f"{moment.year:04d}",
+    "m": lambda moment: f"{moment.month:02d}",
+    "d": lambda moment: f"{moment.day:02d}",
+    "H": lambda moment: f"{moment.hour:02d}",
+    "i": lambda moment: f"{moment.minute:02d}",
+    "s": lambda moment: f"{moment.second:02d}",
+}
+
+
+def _datetime_render(format_name: str):
+    """The `date` filter with the format and the time zone looked up once, not per cell."""
+    pattern = get_format(format_name)
+    zone = get_current_timezone() if settings.USE_TZ else None
+    parts = [DATE_PARTS.get(char, char) for char in pattern]
+    direct = all(callable(part) or not (part.isalpha() or part == "\\") for part in parts)
+
+    def render(value, record):
+        if zone is not None and isinstance(value, datetime) and is_aware(value):
+            value = value.astimezone(zone)
+        if direct and isinstance(value, datetime):
+            return "".join(part(value) if callable(part) else part for part in parts)
+        return dateformat.format(value, pattern)
+
+    return render
 
 
 def _argument_names(function) -> tuple[str, ...] | None:
@@ -65,8 +107,14 @@ def _value_getter(accessor, model):
     bits = accessor.bits
     field = accessor.get_field(model) if model is not None else None
     if field is not None and getattr(field, "choices", None) and bits:
+        # The choice label, as `get_<field>_display()` gives it, from a mapping made once.
         *path, last = bits
-        display = f"get_{last}_display"
+        labels = dict(make_hashable(field.flatchoices))
+
+        def display(owner):
+            value = getattr(owner, field.attname)
+            return force_str(labels.get(make_hashable(value), value), strings_only=True)
+
     else:
         path, display = bits, None
 
@@ -80,7 +128,7 @@ def _value_getter(accessor, model):
                 return None
         if display is not None:
             if isinstance(current, models.Model):
-                return getattr(current, display)()
+                return display(current)
             return current.get(last) if isinstance(current, dict) else getattr(current, last, None)
         return current
 
@@ -166,7 +214,7 @@ class LeanTable(tables.Table):
             url = url_of(value, record)
             if url is None:
                 return content
-            return format_html('<a href="{}">{}</a>', url, content)
+            return SafeString(f'<a href="{_escape(url)}">{_escape(content)}</a>')
 
         return linked
 
@@ -179,10 +227,7 @@ class LeanTable(tables.Table):
         empty_values = column.empty_values
         default = as_cell(bound_column.default)
         if isinstance(column, DateTimeColumn):
-            date_pattern = column.format
-
-            def render(value, record):
-                return date_format(template_localtime(value), date_pattern)
+            render = _datetime_render(column.format)
         elif isinstance(column, tables.CheckBoxColumn):
             render = self._checkbox_render(bound_column)
         else:
@@ -211,7 +256,7 @@ class LeanTable(tables.Table):
         before, after = f"<input {AttributeDict(attrs).as_html()} />".split(marker)
 
         def render(value, record):
-            return mark_safe(f"{before}{escape(value)}{after}")
+            return SafeString(f"{before}{_escape(value)}{after}")
 
         return render
 
