@@ -32,11 +32,21 @@ class CDR(models.Model):
     cdr_id = models.CharField("CDR id", max_length=39)
     start_date_time = models.DateTimeField()
     end_date_time = models.DateTimeField()
+    # Foreign keys without their own index (db_index=False): an invoice run rewrites every CDR it
+    # puts on a statement, and each index is one more entry per row. `evse` and `payout_account`
+    # are served by the composite indexes that lead with them; `location` and `assignment` are
+    # never looked up from the CDR side (deleting a Location or Assignment, which nothing does,
+    # would scan); `credited_cdr` and `invoice` have partial indexes below.
     location = models.ForeignKey(
-        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="cdrs"
+        Location,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cdrs",
+        db_index=False,
     )
     evse = models.ForeignKey(
-        EVSE, null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        EVSE, null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs", db_index=False
     )
     location_ocpi_id = models.CharField(max_length=36)
     evse_uid = models.CharField("EVSE uid", max_length=36)
@@ -51,7 +61,12 @@ class CDR(models.Model):
     credit = models.BooleanField(default=False)
     credit_reference_id = models.CharField(max_length=39, blank=True)
     credited_cdr = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credits"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credits",
+        db_index=False,
     )
     last_updated = models.DateTimeField()
     raw = models.JSONField("OCPI JSON")
@@ -62,16 +77,31 @@ class CDR(models.Model):
     reason = models.CharField(max_length=24, choices=CDRReason.choices, blank=True, default="")
     reason_detail = models.CharField(max_length=255, blank=True)
     payout_account = models.ForeignKey(
-        PayoutAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        PayoutAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
     )
     assignment = models.ForeignKey(
-        Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        Assignment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
     )
     fee = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     payout = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
     invoice = models.ForeignKey(
-        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="cdrs"
+        "Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cdrs",
+        db_index=False,
     )
 
     class Meta:
@@ -112,6 +142,17 @@ class CDR(models.Model):
                 fields=["payout_account", "status", "end_date_time"], name="cdr_account_idx"
             ),
             models.Index(fields=["evse_id_raw"], name="cdr_evse_id_raw_idx"),
+            # Statement lines in their order (lines page, CSV, discard, payout files).
+            models.Index(
+                fields=["invoice", "end_date_time", "id"],
+                condition=Q(invoice__isnull=False),
+                name="cdr_invoice_idx",
+            ),
+            models.Index(
+                fields=["credited_cdr"],
+                condition=Q(credited_cdr__isnull=False),
+                name="cdr_credited_cdr_idx",
+            ),
         ]
 
     def __str__(self):

@@ -32,17 +32,24 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
+    Case,
     CharField,
     Count,
     DateTimeField,
+    DecimalField,
     Exists,
     F,
+    IntegerField,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
     Sum,
     Value,
+    When,
 )
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from ..models import (
@@ -59,12 +66,23 @@ from ..models import (
     InvoiceStatus,
     PayoutAccount,
 )
-from ..money import round_money
+from ..money import minor_unit, round_money
 from .audit import actor_label, record_audit_event
 
 # The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
 RUN_LOCK_YEAR = 0
-LINE_CHUNK = 5000
+# The Invoice fields a run fills from its lines.
+STATEMENT_TOTALS = (
+    "cdr_count",
+    "total_excl_vat",
+    "total_vat",
+    "total_incl_vat",
+    "total_fees",
+    "total_credits",
+    "net_payout",
+    "period_start",
+    "period_end",
+)
 NUMBER_FORMAT = "PS-{year}-{number:06d}"
 
 Progress = Callable[[int, int], None]
@@ -140,27 +158,39 @@ def _open_assignment():
     return Assignment.objects.filter(evse=OuterRef("evse"), unassigned_at__isnull=True)
 
 
-def _candidates(cutoff: date) -> dict[str, QuerySet]:
-    """The rated CDRs a run looks at, split into the ones it takes and the ones it leaves out."""
+@dataclass(frozen=True)
+class _Candidates:
+    """The rated CDRs a run looks at: the ones it takes, and the others with the reason why not."""
+
+    pending: QuerySet
+    eligible: Q
+    left_out_reason: Case
+
+
+def _candidates(cutoff: date) -> _Candidates:
     pending = CDR.objects.filter(
         status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
     ).order_by()
-    same_account = _open_assignment().filter(payout_account=OuterRef("payout_account"))
-    account_currency = PayoutAccount.objects.filter(
-        pk=OuterRef("payout_account"), currency=OuterRef("currency")
+    open_assignment = Exists(_open_assignment())
+    same_account = Exists(_open_assignment().filter(payout_account=OuterRef("payout_account")))
+    account_currency = Exists(
+        PayoutAccount.objects.filter(pk=OuterRef("payout_account"), currency=OuterRef("currency"))
     )
     # A credit reverses money owed to the account its original was rated for, wherever the EVSE
     # is assigned now (its EVSE may even be unknown): it follows the account, not the assignment.
-    follows_account = Q(credit=True) | Exists(same_account)
-    charge = pending.filter(credit=False)
-    return {
-        "eligible": pending.filter(follows_account, Exists(account_currency)),
-        CDRReason.EVSE_UNASSIGNED: charge.filter(~Exists(_open_assignment())),
-        CDRReason.ASSIGNMENT_CHANGED: charge.filter(
-            Exists(_open_assignment()), ~Exists(same_account)
+    follows_account = Q(credit=True) | same_account
+    charge = Q(credit=False)
+    return _Candidates(
+        pending=pending,
+        eligible=follows_account & account_currency,
+        # Every pending CDR that is not eligible has exactly one of these reasons.
+        left_out_reason=Case(
+            When(charge & ~open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
+            When(charge & ~same_account, then=Value(CDRReason.ASSIGNMENT_CHANGED.value)),
+            default=Value(CDRReason.CURRENCY_MISMATCH.value),
+            output_field=CharField(),
         ),
-        CDRReason.CURRENCY_MISMATCH: pending.filter(follows_account, ~Exists(account_currency)),
-    }
+    )
 
 
 def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
@@ -174,12 +204,12 @@ def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
         )
 
 
-def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason=None) -> None:
-    """One InvoiceRunExclusion per CDR of `cdrs`; `reason=None` copies the CDR's own reason."""
+def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
+    """One InvoiceRunExclusion per CDR of `cdrs` with `reason` (a field name or an expression)."""
     rows = cdrs.order_by().values_list(
         Value(run.pk, output_field=BigIntegerField()),
         "pk",
-        F("reason") if reason is None else Value(str(reason), output_field=CharField()),
+        reason,
         "total_cost_excl_vat",
     )
     _insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
@@ -232,50 +262,91 @@ def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) 
     )
 
 
-def _statement_totals(invoice: Invoice) -> dict:
-    """Sum the statement's lines as printed: each line rounded to the currency, then added up."""
-    currency = invoice.currency
-    zero = Decimal(0)
-    excl = incl = fees = credits = payout = zero
-    count = 0
-    start = end = None
-    lines = (
-        CDR.objects.filter(invoice=invoice)
+def _where_sql(queryset: QuerySet) -> tuple[str, list]:
+    """The WHERE clause of a one-table CDR queryset, naming the table itself (for UPDATE … FROM)."""
+    query = queryset.query
+    table = CDR._meta.db_table
+    joined = [alias for alias, count in query.alias_refcount.items() if count and alias != table]
+    assert not joined, f"the queryset must not join ({joined})"
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.compile(query.where)
+    return sql, list(params)
+
+
+def _take_onto_statements(*, run: InvoiceRun, eligible: QuerySet) -> int:
+    """Put every eligible CDR on its account's statement of the run: one UPDATE for all accounts.
+
+    The WHERE re-checks `status = 'rated' AND invoice IS NULL` (it is part of `eligible`), so a CDR
+    changed since it was looked at is not taken. Returns how many CDRs were taken.
+    """
+    quote = connection.ops.quote_name
+    cdr_table = quote(CDR._meta.db_table)
+    where, params = _where_sql(eligible)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {cdr_table} SET {quote('invoice_id')} = statement.{quote('id')}, "
+            f"{quote('status')} = %s "
+            f"FROM {quote(Invoice._meta.db_table)} statement "
+            f"WHERE statement.{quote('run_id')} = %s "
+            f"AND statement.{quote('payout_account_id')} = {cdr_table}.{quote('payout_account_id')} "
+            f"AND {where}",
+            [CDRStatus.INVOICED, run.pk, *params],
+        )
+        return cursor.rowcount
+
+
+def _line_rounded(expression, precision) -> Round:
+    """One line amount rounded to the currency as `money.round_money` does (half away from zero).
+
+    SQL ROUND(x, n) rounds half away from zero on PostgreSQL (numeric) and SQLite, which is
+    `ROUND_HALF_UP` of Python's decimal for both signs; a test pins it on both backends.
+    """
+    return Round(expression, precision, output_field=DecimalField(max_digits=20, decimal_places=4))
+
+
+def _statement_totals(run: InvoiceRun, currencies: set[str]) -> dict[int, dict]:
+    """Each statement's totals in one GROUP BY: its lines rounded to the currency, then added up."""
+    precision = Case(
+        *(When(currency=currency, then=Value(minor_unit(currency))) for currency in currencies),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    excl = _line_rounded(F("total_cost_excl_vat"), precision)
+    incl = _line_rounded(Coalesce("total_cost_incl_vat", "total_cost_excl_vat"), precision)
+    rows = (
+        CDR.objects.filter(invoice__run=run)
         .order_by()
-        .values_list(
-            "total_cost_excl_vat",
-            "total_cost_incl_vat",
-            "fee",
-            "payout",
-            "credit",
-            "start_date_time",
-            "end_date_time",
+        .values("invoice", "invoice__currency")
+        .annotate(
+            count=Count("pk"),
+            excl=Sum(excl),
+            incl=Sum(incl),
+            fees=Sum(_line_rounded(F("fee"), precision)),
+            payout=Sum(_line_rounded(F("payout"), precision)),
+            credits=Sum(excl, filter=Q(credit=True), default=Decimal(0)),
+            start=Min("start_date_time"),
+            end=Max("end_date_time"),
         )
     )
-    for line_excl, line_incl, fee, line_payout, credit, started, ended in lines.iterator(
-        chunk_size=LINE_CHUNK
-    ):
-        line = line_amounts(currency, line_excl, line_incl, fee, line_payout)
-        excl += line["excl_vat"]
-        incl += line["incl_vat"]
-        fees += line["fee"]
-        payout += line["payout"]
-        if credit:
-            credits += line["excl_vat"]
-        count += 1
-        start = started if start is None else min(start, started)
-        end = ended if end is None else max(end, ended)
-    return {
-        "cdr_count": count,
-        "total_excl_vat": excl,
-        "total_vat": incl - excl,
-        "total_incl_vat": incl,
-        "total_fees": fees,
-        "total_credits": credits,
-        "net_payout": payout,
-        "period_start": start,
-        "period_end": end,
-    }
+    totals = {}
+    for row in rows:
+        # The sums are exact in the currency's minor unit; rounding again only drops the float
+        # noise SQLite (which stores decimals as REAL) adds to a sum.
+        currency = row["invoice__currency"]
+        excl_total = round_money(row["excl"], currency)
+        incl_total = round_money(row["incl"], currency)
+        totals[row["invoice"]] = {
+            "cdr_count": row["count"],
+            "total_excl_vat": excl_total,
+            "total_vat": incl_total - excl_total,
+            "total_incl_vat": incl_total,
+            "total_fees": round_money(row["fees"], currency),
+            "total_credits": round_money(row["credits"], currency),
+            "net_payout": round_money(row["payout"], currency),
+            "period_start": row["start"],
+            "period_end": row["end"],
+        }
+    return totals
 
 
 def line_amounts(currency, excl_vat, incl_vat, fee, payout) -> dict[str, Decimal]:
@@ -314,6 +385,13 @@ def _lock_invoicing() -> None:
     InvoiceNumberSequence.objects.select_for_update().get_or_create(year=RUN_LOCK_YEAR)
 
 
+def _no_jit() -> None:
+    """PostgreSQL's JIT compiles each big statement for ~1 s; a run's statements gain nothing."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
 def run_invoicing(
     *,
     cutoff: date,
@@ -325,10 +403,15 @@ def run_invoicing(
     """Draft one statement per account from the CDRs that ended before `cutoff` (R6).
 
     A dry run does exactly the same work and rolls it back, so its figures are the real run's.
-    `progress(advanced, total)` is called as CDRs are put on statements.
+    `progress(advanced, total)` is called once the CDRs are on their statements.
+
+    The number of queries does not depend on the number of CDRs or accounts: the CDRs left out are
+    recorded with two `INSERT … SELECT`, every statement is filled by one `UPDATE … FROM`, and all
+    statement totals come from one `GROUP BY`.
     """
     with transaction.atomic():
         _lock_invoicing()
+        _no_jit()
         now = timezone.now()
         label = actor_name or actor_label(actor)
         run = InvoiceRun.objects.create(
@@ -337,48 +420,53 @@ def run_invoicing(
         candidates = _candidates(cutoff)
         _record_exclusions(
             run=run,
+            cdrs=candidates.pending.exclude(candidates.eligible),
+            reason=candidates.left_out_reason,
+        )
+        _mark_unassigned(run=run, now=now, actor=actor, actor_name=label)
+        _record_exclusions(
+            run=run,
             cdrs=CDR.objects.filter(
                 status=CDRStatus.NOT_INVOICEABLE, end_date_time__lt=cutoff_instant(cutoff)
-            ),
+            ).exclude(pk__in=InvoiceRunExclusion.objects.filter(run=run).values("cdr_id")),
+            reason="reason",
         )
-        for reason in (
-            CDRReason.EVSE_UNASSIGNED,
-            CDRReason.ASSIGNMENT_CHANGED,
-            CDRReason.CURRENCY_MISMATCH,
-        ):
-            _record_exclusions(run=run, cdrs=candidates[reason], reason=reason)
-        _mark_unassigned(run=run, now=now, actor=actor, actor_name=label)
 
-        eligible = candidates["eligible"]
-        total = eligible.count() if progress else 0
-        statements = []
-        accounts = PayoutAccount.objects.filter(pk__in=eligible.values("payout_account")).order_by(
-            "name", "pk"
+        # A draft for every account with a pending CDR (the account index answers that per
+        # account); the ones that end up with no line are deleted again below.
+        accounts = {
+            account.pk: account
+            for account in PayoutAccount.objects.filter(
+                Exists(candidates.pending.filter(payout_account=OuterRef("pk")))
+            ).order_by("name", "pk")
+        }
+        Invoice.objects.bulk_create(
+            Invoice(run=run, payout_account=account, currency=account.currency, created_at=now)
+            for account in accounts.values()
         )
-        for account in accounts:
-            invoice = Invoice.objects.create(
-                run=run, payout_account=account, currency=account.currency, created_at=now
-            )
-            taken = eligible.filter(payout_account=account).update(
-                invoice=invoice, status=CDRStatus.INVOICED
-            )
-            if not taken:
-                invoice.delete()
-                continue
-            totals = _statement_totals(invoice)
-            for name, value in totals.items():
+        taken = _take_onto_statements(
+            run=run, eligible=candidates.pending.filter(candidates.eligible)
+        )
+        if progress:
+            progress(taken, taken)
+        totals = _statement_totals(run, {account.currency for account in accounts.values()})
+        invoices = list(run.invoices.order_by("pk"))
+        filled = [invoice for invoice in invoices if invoice.pk in totals]
+        for invoice in filled:
+            for name, value in totals[invoice.pk].items():
                 setattr(invoice, name, value)
-            invoice.save(update_fields=list(totals))
-            statements.append(
-                StatementSummary(
-                    account_id=account.pk,
-                    account_name=account.name,
-                    currency=account.currency,
-                    **totals,
-                )
+        Invoice.objects.bulk_update(filled, list(STATEMENT_TOTALS))
+        if len(filled) < len(invoices):
+            Invoice.objects.filter(run=run).exclude(pk__in=list(totals)).delete()
+        statements = [
+            StatementSummary(
+                account_id=invoice.payout_account_id,
+                account_name=accounts[invoice.payout_account_id].name,
+                currency=invoice.currency,
+                **totals[invoice.pk],
             )
-            if progress:
-                progress(taken, total)
+            for invoice in filled
+        ]
 
         exclusions = _exclusion_summary(run)
         run.cdr_count = sum(statement.cdr_count for statement in statements)
