@@ -41,7 +41,8 @@ from ..ocpi.schemas import (
     parse_object,
 )
 from .audit import record_audit_event
-from .rating import rate_cdr, rerate_cdrs
+from .bulk_sql import insert_rows, model_columns
+from .rating import apply_rating, rate_batch, record_history
 
 KW = Decimal("0.01")
 
@@ -85,7 +86,7 @@ def prepare_cdr(payload: Any) -> PreparedCDR:
 
 
 def cdr_from_prepared(prepared: PreparedCDR, *, location: Location | None, now) -> CDR:
-    """An unsaved CDR row (status `new`, EVSE not yet matched: rating does that)."""
+    """An unsaved CDR row (status `new`, EVSE not yet matched: rating does that before saving)."""
     cdr = prepared.parsed
     where = cdr.cdr_location
     return CDR(
@@ -145,21 +146,12 @@ def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
 
 
 def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
-    parsed = prepared.parsed
     try:
         with transaction.atomic():
             existing = _find(prepared)
             if existing is not None:
                 return _existing_answer(existing, prepared)
-            location_key = (parsed.country_code, parsed.party_id, parsed.cdr_location.id)
-            cdr = cdr_from_prepared(
-                prepared,
-                location=match_locations([location_key]).get(location_key),
-                now=timezone.now(),
-            )
-            cdr.save()
-            # Rating matches the EVSE (uid, else EVSE ID) and a credit's original, and saves both.
-            rate_cdr(cdr=cdr, actor_name=actor_name)
+            (cdr,) = _store_rated([prepared], actor_name=actor_name)
     except IntegrityError:
         # Another request stored the same CDR between our read and our insert.
         existing = _find(prepared)
@@ -181,9 +173,11 @@ def import_cdr_batch(
 ) -> ImportBatchResult:
     """Store and rate a batch of CDR payloads (`(index, payload)` pairs) with a few queries.
 
-    One query finds the ids already stored, one bulk INSERT stores the new ones and the batch is
-    rated with `rerate_cdrs` — insert and rating in one transaction. Re-sent CDRs count as
-    already present; changed ones are rejected (immutable). A dry run checks and writes nothing.
+    One query finds the ids already stored; the new CDRs are rated in memory and inserted already
+    rated with their history rows (`_store_rated`: a constant number of queries, no UPDATE), in
+    one transaction. Re-sent CDRs count as already present; changed ones are rejected
+    (immutable). A dry run checks and writes nothing. Like an OCPI POST, intake writes no audit
+    event (it is not a re-rate); each CDR's rating history says who delivered it.
     """
     result = ImportBatchResult()
     batch: dict[tuple, tuple[int, PreparedCDR]] = {}
@@ -220,7 +214,7 @@ def import_cdr_batch(
         return result
     try:
         with transaction.atomic():
-            _store_and_rate(new, actor_name=actor_name)
+            _store_rated(new, actor_name=actor_name)
         result.imported = len(new)
     except IntegrityError:
         # Some arrived over OCPI meanwhile: take this batch one CDR at a time.
@@ -233,32 +227,55 @@ def import_cdr_batch(
     return result
 
 
-def _store_and_rate(new: list[PreparedCDR], *, actor_name: str) -> None:
-    locations = match_locations(
+def _insert_cdrs(cdrs: list[CDR]) -> None:
+    """INSERT unsaved CDRs with one statement (raw JSON included) and set their primary keys."""
+    columns = model_columns(CDR)
+    inserted = insert_rows(
+        CDR,
+        [(column, sql_type) for column, sql_type, _ in columns],
+        [[getattr(cdr, attname) for _, _, attname in columns] for cdr in cdrs],
+        returning=("id", "country_code", "party_id", "cdr_id"),
+    )
+    pks = {tuple(key): pk for pk, *key in inserted}
+    for cdr in cdrs:
+        cdr.pk = pks[(cdr.country_code, cdr.party_id, cdr.cdr_id)]
+        cdr._state.adding = False
+
+
+def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[CDR]:
+    """Insert new CDRs already rated (R5), with one rating history row each; no UPDATE.
+
+    In the caller's transaction, with a constant number of queries whatever the number of CDRs:
+    locations, then `rate_batch` (EVSEs, open assignments with accounts, credits' originals),
+    then one INSERT of the originals, one of the credits (so a credit can point at an original
+    from the same batch), one INSERT of the history rows.
+    """
+    location_keys = [
         (p.parsed.country_code, p.parsed.party_id, p.parsed.cdr_location.id) for p in new
-    )
+    ]
+    locations = match_locations(location_keys)
     now = timezone.now()
-    rows = CDR.objects.bulk_create(
-        [
-            cdr_from_prepared(
-                p,
-                location=locations.get(
-                    (p.parsed.country_code, p.parsed.party_id, p.parsed.cdr_location.id)
-                ),
-                now=now,
-            )
-            for p in new
-        ]
+    cdrs = [
+        cdr_from_prepared(p, location=locations.get(key), now=now)
+        for p, key in zip(new, location_keys, strict=True)
+    ]
+    ratings = rate_batch(cdrs, now=now)
+    for cdr, rating in zip(cdrs, ratings, strict=True):
+        apply_rating(cdr, rating, now)
+    _insert_cdrs([cdr for cdr in cdrs if not cdr.credit])
+    credits = []
+    for cdr, rating in zip(cdrs, ratings, strict=True):
+        if cdr.credit:
+            if rating.original_position is not None:
+                cdr.credited_cdr = cdrs[rating.original_position]
+            credits.append(cdr)
+    _insert_cdrs(credits)
+    record_history(
+        [(cdr.pk, rating.outcome) for cdr, rating in zip(cdrs, ratings, strict=True)],
+        now=now,
+        actor_name=actor_name,
     )
-    pks = [row.pk for row in rows]
-    # Originals before credits: a credit is rated against its original's rating.
-    for credit in (False, True):
-        if any(row.credit is credit for row in rows):
-            rerate_cdrs(
-                cdrs=CDR.objects.filter(pk__in=pks, credit=credit),
-                actor_name=actor_name,
-                batch_size=len(pks),
-            )
+    return cdrs
 
 
 # -- Locations, EVSEs, connectors ------------------------------------------------------------

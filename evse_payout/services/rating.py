@@ -7,8 +7,8 @@ their accounts, credits' originals) and evaluates them; it is used by `rate_cdr`
 (unsaved CDRs rated in memory before their INSERT, see services/ocpi_ingest.py).
 
 A rating that changes nothing writes nothing: the CDR keeps its row (and `rated_at`) and gets no
-history row. Changed CDRs of a batch are written with one set-based UPDATE (`_update_from_rows`)
-and their history with one INSERT … SELECT.
+history row. Changed CDRs of a batch are written with one set-based UPDATE and their history with
+one INSERT … SELECT (services/bulk_sql.py).
 
 Order of the rules (the first that applies decides; this is what the CDR page explains):
 
@@ -37,14 +37,13 @@ account's current fee terms). A credit is rated under the original's account and
 Invoiced CDRs (status `invoiced` or on a statement) are never touched.
 """
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -62,6 +61,7 @@ from ..models import (
 from ..money import round_money
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
+from .bulk_sql import insert_rows, update_from_rows
 
 MAX_ENERGY_KWH = Decimal("1000")
 # A peer's clock may run slightly ahead of ours; a CDR ending within this margin is not "future".
@@ -482,64 +482,6 @@ def rate_batch(cdrs: Sequence, *, now: datetime) -> list[Rating]:
 # Writing: set-based, one statement per batch whatever its size.
 
 
-def _db_value(value):
-    """A value as SQLite's JSON carries it (PostgreSQL arrays take Python values as they are)."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
-
-
-def _rows_source(columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> tuple[str, list]:
-    """A derived table `v` with the given (name, PostgreSQL type) columns holding `rows`.
-
-    Returns its SQL and parameters. PostgreSQL: `unnest` of one typed array per column (one
-    parameter per column); SQLite: `json_each` over one JSON array of rows (one parameter). Either
-    way the statement is the same size for 1 row or 10,000 and no parameter limit applies.
-    """
-    names = [name for name, _ in columns]
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{sql_type}[]" for _, sql_type in columns)
-        sql = f"unnest({arrays}) AS v ({', '.join(names)})"
-        return sql, [list(column) for column in zip(*rows, strict=True)]
-    selected = ", ".join(f"json_extract(value, '$[{i}]') AS {name}" for i, name in enumerate(names))
-    data = json.dumps([[_db_value(value) for value in row] for row in rows])
-    return f"(SELECT {selected} FROM json_each(%s)) AS v", [data]
-
-
-def _update_from_rows(model, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
-    """UPDATE many rows of `model`, each to its own values, in one statement.
-
-    `columns[0]` is the primary key; each row of `rows` holds the values in column order:
-        UPDATE table SET col = v.col, … FROM <rows as derived table v> WHERE table.id = v.id
-    (PostgreSQL, and SQLite ≥ 3.33). Unlike `bulk_update` (a CASE WHEN per field per row, slow to
-    build and quadratic to run) its cost grows linearly with the rows.
-    """
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    source, params = _rows_source(columns, rows)
-    key = columns[0][0]
-    assignments = ", ".join(f"{name} = v.{name}" for name, _ in columns[1:])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM {source} WHERE {table}.{key} = v.{key}",
-            params,
-        )
-
-
-def insert_rows(model, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
-    """INSERT many rows of `model` (values in `columns` order) with one INSERT … SELECT."""
-    if not rows:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    source, params = _rows_source(columns, rows)
-    names = ", ".join(name for name, _ in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}", params)
-
-
 _CDR_RATING_COLUMNS = (
     ("id", "bigint"),
     ("evse_id", "bigint"),
@@ -634,7 +576,7 @@ def _write_changed(
     changed: Sequence[tuple[int, tuple, RatingOutcome]], *, now: datetime, actor, actor_name: str
 ) -> None:
     """Write the new rating of each changed CDR (pk, new state, outcome) and its history row."""
-    _update_from_rows(
+    update_from_rows(
         CDR,
         _CDR_RATING_COLUMNS,
         [(pk, *state, rated_at(outcome, now)) for pk, state, outcome in changed],

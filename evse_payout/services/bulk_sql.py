@@ -1,0 +1,107 @@
+"""Set-based writes of many rows, each with its own values, in one statement.
+
+Django's `bulk_update` builds a CASE WHEN per field per row (slow to build in Python, quadratic to
+run in PostgreSQL), and its PostgreSQL `bulk_create` sends text arrays that psycopg escapes value
+by value (slow for JSON columns). These helpers send all rows as ONE JSON parameter and let the
+database unpack it into a derived table `v`:
+
+    PostgreSQL: (SELECT (r ->> 0)::bigint AS id, … FROM jsonb_array_elements(%s::jsonb) AS r) AS v
+    SQLite:     (SELECT json_extract(value, '$[0]') AS id, … FROM json_each(%s)) AS v
+
+so a statement has the same size for 1 row or 10,000, no parameter limit applies, and the cost
+grows linearly with the rows. Columns are (name, PostgreSQL type) pairs; the type `jsonb` passes a
+nested JSON value through as it is.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Model
+
+Columns = Sequence[tuple[str, str]]
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _json_value(value):
+    if isinstance(value, Decimal):
+        return str(value)  # exact; both databases read the text as a number
+    if isinstance(value, datetime):
+        value = connection.ops.adapt_datetimefield_value(value)
+        return value.isoformat() if isinstance(value, datetime) else value
+    return value
+
+
+def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
+    """SQL of a derived table `v` with `columns` holding `rows`, and its one parameter."""
+    data = json.dumps([[_json_value(value) for value in row] for row in rows])
+    if connection.vendor == "postgresql":
+        selected = ", ".join(
+            f"(r -> {i}) AS {quote(name)}"
+            if sql_type == "jsonb"
+            else f"(r ->> {i})::{sql_type} AS {quote(name)}"
+            for i, (name, sql_type) in enumerate(columns)
+        )
+        return f"(SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r) AS v", [data]
+    selected = ", ".join(
+        f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, (name, _) in enumerate(columns)
+    )
+    return f"(SELECT {selected} FROM json_each(%s)) AS v", [data]
+
+
+def update_from_rows(model: type[Model], columns: Columns, rows: Sequence[Sequence]) -> int:
+    """UPDATE rows of `model`, each to its own values: `columns[0]` is the primary key.
+
+        UPDATE table SET col = v.col, … FROM <rows as v> WHERE table.id = v.id
+
+    (PostgreSQL; SQLite ≥ 3.33.) Returns the number of rows updated.
+    """
+    if not rows:
+        return 0
+    table = quote(model._meta.db_table)
+    source, params = rows_source(columns, rows)
+    key = quote(columns[0][0])
+    assignments = ", ".join(f"{quote(name)} = v.{quote(name)}" for name, _ in columns[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM {source} WHERE {table}.{key} = v.{key}",
+            params,
+        )
+        return cursor.rowcount
+
+
+def insert_rows(
+    model: type[Model],
+    columns: Columns,
+    rows: Sequence[Sequence],
+    *,
+    returning: Sequence[str] = (),
+) -> list[tuple]:
+    """INSERT `rows` into `model`'s table with one INSERT … SELECT; the `returning` columns of the
+    new rows (in no guaranteed order: return a key to match them by)."""
+    if not rows:
+        return []
+    table = quote(model._meta.db_table)
+    source, params = rows_source(columns, rows)
+    names = ", ".join(quote(name) for name, _ in columns)
+    sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}"
+    if returning:
+        sql += " RETURNING " + ", ".join(quote(name) for name in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returning else []
+
+
+def model_columns(model: type[Model], *, exclude: Sequence[str] = ("id",)) -> list[tuple]:
+    """(column, PostgreSQL type, attribute name) of `model`'s concrete fields, as Django creates
+    them (without length: `varchar`, not `varchar(39)`)."""
+    return [
+        (field.column, field.db_type(connection).split("(")[0], field.attname)
+        for field in model._meta.concrete_fields
+        if field.column not in exclude
+    ]
