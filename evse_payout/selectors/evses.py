@@ -101,12 +101,21 @@ def assigned_evses(*, account_id: int) -> QuerySet:
 
 def assignment_tabs() -> list[PayoutAccount]:
     """The accounts shown as tabs: active ones and any with open assignments, with their counts."""
-    open_assignment = Assignment.objects.open().filter(payout_account=OuterRef("pk"))
+    # Counted per account on the partial index of open assignments (`assignment_open_account_idx`),
+    # not by joining every assignment ever made and grouping them.
+    open_assignments = (
+        Assignment.objects.open()
+        .filter(payout_account=OuterRef("pk"))
+        .order_by()
+        .values("payout_account")
+    )
     return list(
-        PayoutAccount.objects.filter(Q(is_active=True) | Q(Exists(open_assignment)))
+        PayoutAccount.objects.filter(Q(is_active=True) | Q(Exists(open_assignments)))
         .select_related("holder")
         .annotate(
-            open_count=Count("assignments", filter=Q(assignments__unassigned_at__isnull=True))
+            open_count=Coalesce(
+                Subquery(open_assignments.annotate(n=Count("evse")).values("n")), Value(0)
+            )
         )
         .order_by("name", "pk")
     )
