@@ -10,10 +10,12 @@ database unpack it into a derived table `v`:
 
 so a statement has the same size for 1 row or 10,000, no parameter limit applies, and the cost
 grows linearly with the rows. Columns are (name, PostgreSQL type) pairs; the type `jsonb` passes a
-nested JSON value through as it is.
+nested JSON value through as it is (Decimals in it become JSON numbers), `numeric` takes Decimals
+(sent as exact text), `timestamptz` aware datetimes.
 """
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -28,18 +30,41 @@ def quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _json_value(value):
+def _decimal_text(value):
+    return None if value is None else str(value)  # exact; both databases read it as a number
+
+
+def _datetime_text(value):
+    if value is None:
+        return None
+    value = connection.ops.adapt_datetimefield_value(value)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _nested_json(value):
+    """Numbers parsed as Decimal inside a JSON column's value become JSON numbers again."""
     if isinstance(value, Decimal):
-        return str(value)  # exact; both databases read the text as a number
-    if isinstance(value, datetime):
-        value = connection.ops.adapt_datetimefield_value(value)
-        return value.isoformat() if isinstance(value, datetime) else value
-    return value
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"The number {value} is out of range.")
+        return number
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+_TO_JSON = {"numeric": _decimal_text, "timestamptz": _datetime_text}
 
 
 def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
     """SQL of a derived table `v` with `columns` holding `rows`, and its one parameter."""
-    data = json.dumps([[_json_value(value) for value in row] for row in rows])
+    converters = [
+        (i, _TO_JSON[sql_type]) for i, (_, sql_type) in enumerate(columns) if sql_type in _TO_JSON
+    ]
+    if converters:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i, convert in converters:
+                row[i] = convert(row[i])
+    data = json.dumps(rows, default=_nested_json)
     if connection.vendor == "postgresql":
         selected = ", ".join(
             f"(r -> {i}) AS {quote(name)}"
@@ -97,11 +122,29 @@ def insert_rows(
         return cursor.fetchall() if returning else []
 
 
+_SQL_TYPES = {
+    "AutoField": "integer",
+    "BigAutoField": "bigint",
+    "BigIntegerField": "bigint",
+    "BooleanField": "boolean",
+    "CharField": "text",
+    "DateTimeField": "timestamptz",
+    "DecimalField": "numeric",
+    "IntegerField": "integer",
+    "JSONField": "jsonb",
+    "PositiveIntegerField": "integer",
+    "PositiveSmallIntegerField": "smallint",
+    "SmallIntegerField": "smallint",
+    "TextField": "text",
+}
+
+
 def model_columns(model: type[Model], *, exclude: Sequence[str] = ("id",)) -> list[tuple]:
-    """(column, PostgreSQL type, attribute name) of `model`'s concrete fields, as Django creates
-    them (without length: `varchar`, not `varchar(39)`)."""
-    return [
-        (field.column, field.db_type(connection).split("(")[0], field.attname)
-        for field in model._meta.concrete_fields
-        if field.column not in exclude
-    ]
+    """(column, PostgreSQL type, attribute name) of `model`'s concrete fields."""
+    columns = []
+    for field in model._meta.concrete_fields:
+        if field.column in exclude:
+            continue
+        target = field.target_field if field.is_relation else field
+        columns.append((field.column, _SQL_TYPES[target.get_internal_type()], field.attname))
+    return columns

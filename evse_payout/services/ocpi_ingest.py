@@ -7,10 +7,14 @@ against two peers' requests racing; the loser re-reads and answers as if it came
 """
 
 import dataclasses
+import functools
 import hashlib
+import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -36,7 +40,6 @@ from ..ocpi.schemas import (
     LocationPayload,
     OCPIValidationError,
     canonical_json,
-    json_compatible,
     parse_cdr,
     parse_object,
 )
@@ -77,39 +80,69 @@ class PreparedCDR:
         return (self.parsed.country_code, self.parsed.party_id, self.parsed.id)
 
 
+def _storable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise OCPIValidationError(f"The number {value} is out of range.")
+        return number
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def prepare_cdr(payload: Any) -> PreparedCDR:
     """Parse and check one CDR payload; raises OCPIValidationError naming the field path."""
     parsed = parse_cdr(payload)
-    raw = json_compatible(payload)
+    # The raw copy as JSON stores it (exact decimals become JSON numbers again); encoding and
+    # decoding in C is several times faster than walking the payload in Python.
+    raw = json.loads(json.dumps(payload, default=_storable))
     digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
     return PreparedCDR(parsed=parsed, raw=raw, content_hash=digest)
 
 
-def cdr_from_prepared(prepared: PreparedCDR, *, location: Location | None, now) -> CDR:
-    """An unsaved CDR row (status `new`, EVSE not yet matched: rating does that before saving)."""
+class NewCDR(SimpleNamespace):
+    """An unsaved CDR as plain attributes (`CDR` field attnames): building thousands of model
+    instances per import batch would cost more than rating and storing them."""
+
+    pk = None
+
+
+@functools.cache
+def _new_cdr_defaults() -> dict:
+    return {
+        field.attname: field.get_default()
+        for field in CDR._meta.concrete_fields
+        if not field.primary_key
+    }
+
+
+def new_cdr(prepared: PreparedCDR, *, location_id: int | None, now) -> NewCDR:
+    """An unsaved CDR (status `new`, EVSE not yet matched: rating does that before saving)."""
     cdr = prepared.parsed
     where = cdr.cdr_location
-    return CDR(
-        country_code=cdr.country_code,
-        party_id=cdr.party_id,
-        cdr_id=cdr.id,
-        start_date_time=cdr.start_date_time,
-        end_date_time=cdr.end_date_time,
-        location=location,
-        location_ocpi_id=where.id,
-        evse_uid=where.evse_uid,
-        evse_id_raw=where.evse_id,
-        currency=cdr.currency,
-        total_energy=cdr.total_energy,
-        total_time=cdr.total_time,
-        total_cost_excl_vat=cdr.total_cost.excl_vat,
-        total_cost_incl_vat=cdr.total_cost.incl_vat,
-        credit=cdr.credit,
-        credit_reference_id=cdr.credit_reference_id or "",
-        last_updated=cdr.last_updated,
-        raw=prepared.raw,
-        content_hash=prepared.content_hash,
-        received_at=now,
+    return NewCDR(
+        **{
+            **_new_cdr_defaults(),
+            "country_code": cdr.country_code,
+            "party_id": cdr.party_id,
+            "cdr_id": cdr.id,
+            "start_date_time": cdr.start_date_time,
+            "end_date_time": cdr.end_date_time,
+            "location_id": location_id,
+            "location_ocpi_id": where.id,
+            "evse_uid": where.evse_uid,
+            "evse_id_raw": where.evse_id,
+            "currency": cdr.currency,
+            "total_energy": cdr.total_energy,
+            "total_time": cdr.total_time,
+            "total_cost_excl_vat": cdr.total_cost.excl_vat,
+            "total_cost_incl_vat": cdr.total_cost.incl_vat,
+            "credit": cdr.credit,
+            "credit_reference_id": cdr.credit_reference_id or "",
+            "last_updated": cdr.last_updated,
+            "raw": prepared.raw,
+            "content_hash": prepared.content_hash,
+            "received_at": now,
+        }
     )
 
 
@@ -151,7 +184,10 @@ def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
             existing = _find(prepared)
             if existing is not None:
                 return _existing_answer(existing, prepared)
-            (cdr,) = _store_rated([prepared], actor_name=actor_name)
+            (stored,) = _store_rated([prepared], actor_name=actor_name)
+            cdr = CDR(**{name: value for name, value in vars(stored).items() if name != "pk"})
+            cdr.pk = stored.pk
+            cdr._state.adding = False
     except IntegrityError:
         # Another request stored the same CDR between our read and our insert.
         existing = _find(prepared)
@@ -194,11 +230,17 @@ def import_cdr_batch(
             result.already_present += 1
         else:
             result.rejected.append((index, immutable_message(prepared.parsed.id)))
+    # All three key columns, so the lookup runs on the unique index (country_code, party_id,
+    # cdr_id) instead of scanning all of it for the cdr_ids.
     stored = {
         (country_code, party_id, cdr_id): content_hash
         for country_code, party_id, cdr_id, content_hash in CDR.objects.filter(
-            cdr_id__in={cdr_id for *_, cdr_id in batch}
-        ).values_list("country_code", "party_id", "cdr_id", "content_hash")
+            country_code__in={country_code for country_code, *_ in batch},
+            party_id__in={party_id for _, party_id, _ in batch},
+            cdr_id__in={cdr_id for *_, cdr_id in batch},
+        )
+        .order_by()
+        .values_list("country_code", "party_id", "cdr_id", "content_hash")
     }
     new = []
     for key, (index, prepared) in batch.items():
@@ -227,7 +269,7 @@ def import_cdr_batch(
     return result
 
 
-def _insert_cdrs(cdrs: list[CDR]) -> None:
+def _insert_cdrs(cdrs: list[NewCDR]) -> None:
     """INSERT unsaved CDRs with one statement (raw JSON included) and set their primary keys."""
     columns = model_columns(CDR)
     inserted = insert_rows(
@@ -239,10 +281,9 @@ def _insert_cdrs(cdrs: list[CDR]) -> None:
     pks = {tuple(key): pk for pk, *key in inserted}
     for cdr in cdrs:
         cdr.pk = pks[(cdr.country_code, cdr.party_id, cdr.cdr_id)]
-        cdr._state.adding = False
 
 
-def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[CDR]:
+def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[NewCDR]:
     """Insert new CDRs already rated (R5), with one rating history row each; no UPDATE.
 
     In the caller's transaction, with a constant number of queries whatever the number of CDRs:
@@ -256,7 +297,7 @@ def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[CDR]:
     locations = match_locations(location_keys)
     now = timezone.now()
     cdrs = [
-        cdr_from_prepared(p, location=locations.get(key), now=now)
+        new_cdr(p, location_id=getattr(locations.get(key), "pk", None), now=now)
         for p, key in zip(new, location_keys, strict=True)
     ]
     ratings = rate_batch(cdrs, now=now)
@@ -267,7 +308,7 @@ def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[CDR]:
     for cdr, rating in zip(cdrs, ratings, strict=True):
         if cdr.credit:
             if rating.original_position is not None:
-                cdr.credited_cdr = cdrs[rating.original_position]
+                cdr.credited_cdr_id = cdrs[rating.original_position].pk
             credits.append(cdr)
     _insert_cdrs(credits)
     record_history(

@@ -335,10 +335,16 @@ def _evses(cdrs: Sequence) -> list:
     evse_ids = {normalize_evse_id(cdr.evse_id_raw) for cdr in unmatched if cdr.evse_id_raw}
     if not (matched or uids or evse_ids):
         return [None] * len(cdrs)
+    # The uid lookup names all three columns of the unique index (country_code, party_id, uid).
+    by_ocpi_uid = Q(
+        country_code__in={cdr.country_code for cdr in unmatched},
+        party_id__in={cdr.party_id for cdr in unmatched},
+        uid__in=uids,
+    )
     candidates = (
         EVSE.objects.filter(
             Q(pk__in=matched)
-            | Q(uid__in=uids)
+            | by_ocpi_uid
             | (Q(evse_id__in=evse_ids) & ~Q(status=EVSEStatus.REMOVED))
         )
         .order_by()
@@ -619,8 +625,9 @@ def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
     return cdr
 
 
-def apply_rating(cdr: CDR, rating: Rating, now: datetime) -> None:
-    """Set a CDR instance's rating fields to what `rate_batch` decided (nothing is saved)."""
+def apply_rating(cdr, rating: Rating, now: datetime) -> None:
+    """Set a CDR's rating attributes (by attribute name: `evse_id`, `payout_account_id`, …) to
+    what `rate_batch` decided; nothing is saved. Works on model instances and plain objects."""
     outcome = rating.outcome
     if rating.evse is not None:
         cdr.evse_id = rating.evse.pk
@@ -629,7 +636,7 @@ def apply_rating(cdr: CDR, rating: Rating, now: datetime) -> None:
     cdr.status = outcome.status
     cdr.reason = outcome.reason
     cdr.reason_detail = outcome.reason_detail
-    cdr.payout_account = outcome.payout_account
+    cdr.payout_account_id = rating.account_pk
     cdr.assignment_id = outcome.assignment_id
     cdr.fee = outcome.fee
     cdr.payout = outcome.payout
