@@ -220,3 +220,74 @@ def test_batch_import_takes_the_same_number_of_queries_for_5_and_50_cdrs(tmp_pat
 
     assert counts[0] == counts[1]
     assert CDR.objects.count() == 55
+
+
+# What keeps the import fast: CDRs are rated before they are stored, in a constant number of queries.
+
+
+def _mixed_file(tmp_path, prefix, size):
+    """`size` CDRs: on the assigned EVSE, on an unknown EVSE, and credits of CDRs in the file."""
+    payloads = []
+    for n in range(size):
+        if n % 4 == 1:
+            payloads.append(
+                ocpi_cdr_payload(
+                    id=f"{prefix}{n}",
+                    cdr_location={
+                        **ocpi_cdr_payload()["cdr_location"],
+                        "evse_uid": "NOPE",
+                        "evse_id": "BE*BEC*E404",
+                    },
+                )  # fmt: skip
+            )
+        elif n % 4 == 3:
+            payloads.append(
+                ocpi_cdr_payload(
+                    id=f"{prefix}{n}",
+                    credit=True,
+                    credit_reference_id=f"{prefix}{n - 1}",
+                    total_cost={"excl_vat": -10.00, "incl_vat": -12.10},
+                )  # fmt: skip
+            )
+        else:
+            payloads.append(ocpi_cdr_payload(id=f"{prefix}{n}"))
+    path = tmp_path / f"{prefix}.json"
+    path.write_text(json.dumps(payloads))
+    return path
+
+
+def test_import_stores_cdrs_already_rated_without_any_update(tmp_path, assigned_evse):
+    from evse_payout.models import AuditEvent
+
+    path = _mixed_file(tmp_path, "M", 8)
+
+    with CaptureQueriesContext(connection) as queries:
+        out, err, error = _run(path)
+
+    assert error is None, err
+    assert not [q["sql"] for q in queries if q["sql"].upper().startswith("UPDATE")]
+    assert dict(CDR.objects.values_list("cdr_id", "status")) == {
+        "M0": CDRStatus.RATED, "M1": CDRStatus.NOT_INVOICEABLE, "M2": CDRStatus.RATED,
+        "M3": CDRStatus.RATED, "M4": CDRStatus.RATED, "M5": CDRStatus.NOT_INVOICEABLE,
+        "M6": CDRStatus.RATED, "M7": CDRStatus.RATED,
+    }  # fmt: skip
+    credit = CDR.objects.get(cdr_id="M3")
+    assert credit.credited_cdr == CDR.objects.get(cdr_id="M2")
+    assert credit.payout == -CDR.objects.get(cdr_id="M2").payout
+    assert CDR.objects.get(cdr_id="M0").raw == ocpi_cdr_payload(id="M0")
+    # One history row per CDR (intake); intake is not a re-rate: no audit event.
+    assert CDRRating.objects.count() == 8
+    assert not AuditEvent.objects.exists()
+
+
+def test_import_takes_the_same_number_of_queries_for_20_and_200_cdrs(tmp_path, assigned_evse):
+    counts = []
+    for size, prefix in ((20, "A"), (200, "B")):
+        path = _mixed_file(tmp_path, prefix, size)
+        with CaptureQueriesContext(connection) as queries:
+            _, err, error = _run(path, "--batch-size", "1000")
+        assert error is None, err
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1]
+    assert CDR.objects.count() == 220

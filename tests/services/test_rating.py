@@ -497,3 +497,81 @@ def test_rerate_locks_each_batch_of_cdrs_and_skips_invoiced_ones_in_the_lock():
     ]
     assert len(locking) == 1
     assert "invoice_id" in locking[0] and "invoiced" in locking[0]
+
+
+# What keeps re-rating fast: only changed CDRs are written, set-based, without the raw JSON.
+
+
+def _cdr_writes(queries):
+    return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "evse_payout_cdr"')]
+
+
+def _history_writes(queries):
+    return [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "evse_payout_cdrrating"')]
+
+
+def test_rerate_writes_only_changed_cdrs_in_one_update_and_history_only_for_them():
+    from django.test.utils import CaptureQueriesContext
+
+    account = _account()
+    evse, _ = _assigned_evse(account)
+    unassigned = EVSEFactory()
+    same = [CDRFactory(evse=evse, total_cost_excl_vat=Decimal(n)) for n in (10, 20, 30)]
+    moving = [CDRFactory(evse=unassigned, total_cost_excl_vat=Decimal(n)) for n in (40, 50)]
+    rerate_cdrs(cdrs=CDR.objects.all())
+    rated_at = {cdr.pk: _reloaded(cdr).rated_at for cdr in same}
+    AssignmentFactory(evse=unassigned, payout_account=account)
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = rerate_cdrs(cdrs=CDR.objects.all())
+
+    assert (summary.total, summary.changed, summary.newly_rated) == (5, 2, 2)
+    assert len(_cdr_writes(queries)) == 1 and len(_history_writes(queries)) == 1
+    # Each changed CDR got its own amounts from the one statement: 40 → fee 4.00 + 0.40 + 0.25.
+    assert [(_reloaded(c).status, _reloaded(c).fee) for c in moving] == [
+        (CDRStatus.RATED, Decimal("4.65")),
+        (CDRStatus.RATED, Decimal("5.65")),
+    ]
+    assert {cdr.pk: _reloaded(cdr).rated_at for cdr in same} == rated_at
+    assert [CDRRating.objects.filter(cdr=cdr).count() for cdr in same + moving] == [1, 1, 1, 2, 2]
+
+
+def test_rerate_that_changes_nothing_writes_nothing_but_its_audit_event():
+    from django.test.utils import CaptureQueriesContext
+
+    evse, _ = _assigned_evse()
+    CDRFactory.create_batch(3, evse=evse)
+    CDRFactory(evse=None, evse_uid="NOPE")
+    rerate_cdrs(cdrs=CDR.objects.all())
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = rerate_cdrs(cdrs=CDR.objects.all(), actor_name="again")
+
+    assert (summary.total, summary.changed) == (4, 0)
+    assert not _cdr_writes(queries) and not _history_writes(queries)
+    assert CDRRating.objects.count() == 4
+    assert AuditEvent.objects.filter(action=AuditAction.RERATE, actor_label="again").exists()
+
+
+def test_rerate_never_loads_the_raw_json():
+    from django.test.utils import CaptureQueriesContext
+
+    CDRFactory.create_batch(2, evse=EVSEFactory())
+
+    with CaptureQueriesContext(connection) as queries:
+        rerate_cdrs(cdrs=CDR.objects.all())
+
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert reads and not any('"raw"' in sql for sql in reads)
+
+
+def test_rerate_keeps_each_credit_with_its_original_across_batches():
+    evse = EVSEFactory()
+    originals = CDRFactory.create_batch(3, evse=evse)
+    credits = [_credit_of(original) for original in originals]
+    AssignmentFactory(evse=evse, payout_account=_account())
+
+    rerate_cdrs(cdrs=CDR.objects.all(), batch_size=2)
+
+    assert {_reloaded(cdr).status for cdr in originals + credits} == {CDRStatus.RATED}
+    assert [_reloaded(credit).credited_cdr_id for credit in credits] == [o.pk for o in originals]
