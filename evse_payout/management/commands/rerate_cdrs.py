@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from ...filters.cdrs import CDRFilterSet
 from ...models import CDR, CDRReason, CDRStatus
-from ...services.rating import rerate_cdrs
+from ...services.rating import DEFAULT_BATCH_SIZE, rerate_cdrs
 
 # The overview's filter (query parameter) behind each option: one definition of "which CDRs".
 FILTER_OPTIONS = {
@@ -40,7 +40,13 @@ class Command(BaseCommand):
         parser.add_argument("--since", metavar="YYYY-MM-DD", help="Ended on or after this day.")
         parser.add_argument("--until", metavar="YYYY-MM-DD", help="Ended before this day.")
         parser.add_argument("--dry-run", action="store_true", help="Report only; write nothing.")
-        parser.add_argument("--batch-size", type=int, default=2000, metavar="N")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            metavar="N",
+            help="CDRs per transaction (default %(default)s).",
+        )
 
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
