@@ -44,7 +44,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from ..models import (
@@ -326,15 +326,16 @@ class Rating:
         return None if account is None else account.pk
 
 
-def _evses(cdrs: Sequence) -> list:
+def _evses(cdrs: Sequence, known: dict) -> list:
     """Each CDR's EVSE (one query): its stored match, else by (country_code, party_id, uid), else
-    by EVSE ID among the EVSEs not removed."""
-    matched = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None}
+    by EVSE ID among the EVSEs not removed. `known` EVSEs (by pk) are not looked up again."""
+    matched = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None} - known.keys()
     unmatched = [cdr for cdr in cdrs if cdr.evse_id is None]
     uids = {cdr.evse_uid for cdr in unmatched if cdr.evse_uid}
     evse_ids = {normalize_evse_id(cdr.evse_id_raw) for cdr in unmatched if cdr.evse_id_raw}
+    by_pk = dict(known)
     if not (matched or uids or evse_ids):
-        return [None] * len(cdrs)
+        return [by_pk.get(cdr.evse_id) for cdr in cdrs]
     # The uid lookup names all three columns of the unique index (country_code, party_id, uid).
     by_ocpi_uid = Q(
         country_code__in={cdr.country_code for cdr in unmatched},
@@ -350,7 +351,7 @@ def _evses(cdrs: Sequence) -> list:
         .order_by()
         .values_list("pk", "country_code", "party_id", "uid", "evse_id", "status")
     )
-    by_pk, by_uid, by_evse_id = {}, {}, {}
+    by_uid, by_evse_id = {}, {}
     for pk, country_code, party_id, uid, evse_id, status in candidates:
         evse = by_pk[pk] = _EVSE(pk, evse_id)
         by_uid[(country_code, party_id, uid)] = evse
@@ -400,21 +401,37 @@ def _originals(cdrs: Sequence) -> list:
     )
 
 
-def rate_batch(cdrs: Sequence, *, now: datetime) -> list[Rating]:
+def rate_batch(
+    cdrs: Sequence,
+    *,
+    now: datetime,
+    known_evses: dict[int, _EVSE] | None = None,
+    known_assignments: dict[int, tuple[int, int]] | None = None,
+) -> list[Rating]:
     """Rate CDRs in memory with a constant number of queries; returns one Rating per CDR, in order.
 
     `cdrs` are CDR model instances (saved or not) or loaded rows with the CDR's attribute names
     (`pk`, `evse_id`, `credited_cdr_id`, the fields the rules read). Nothing is written. Originals
     are rated before credits, so a credit sees its original's rating from the same batch, also
     when the original is not saved yet (matched by country_code, party_id and CDR id).
+
+    A caller that loaded the CDRs' EVSEs with them passes `known_evses` (pk → EVSE) and, for
+    exactly those EVSEs, `known_assignments` (EVSE pk → (open assignment pk, account pk); an
+    EVSE missing there has none); only the others are looked up.
     """
-    evses = _evses(cdrs)
+    known_evses = known_evses or {}
+    known_assignments = known_assignments or {}
+    evses = _evses(cdrs, known_evses)
     assigned_evses = {
-        evse.pk for evse, cdr in zip(evses, cdrs, strict=True) if evse and not cdr.credit
+        evse.pk
+        for evse, cdr in zip(evses, cdrs, strict=True)
+        if evse and not cdr.credit and evse.pk not in known_evses
     }
-    assignments = []
+    assignments = [
+        (evse_pk, pk, account_pk) for evse_pk, (pk, account_pk) in known_assignments.items()
+    ]
     if assigned_evses:
-        assignments = list(
+        assignments += list(
             Assignment.objects.open()
             .filter(evse_id__in=assigned_evses)
             .order_by()
@@ -674,21 +691,46 @@ class _StoredCDR(NamedTuple):
 
 
 _STORED_COLUMNS = ("id",) + _StoredCDR._fields[1:]
+_JOINED_COLUMNS = ("evse__evse_id", "open_assignment__pk", "open_assignment__payout_account_id")
 
 
-def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> list[_StoredCDR]:
-    """The next `size` not-invoiced CDRs of `cdrs` by primary key after `after`, locked if `lock`.
+@dataclass
+class _Batch:
+    cdrs: list[_StoredCDR]
+    evses: dict[int, _EVSE]
+    assignments: dict[int, tuple[int, int]]
 
-    One query: invoiced CDRs are excluded in the locking query itself.
+
+def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
+    """The next `size` not-invoiced CDRs of `cdrs` by primary key after `after`, locked if `lock`,
+    with their EVSE's EVSE ID and open assignment joined in.
+
+    One query: invoiced CDRs are excluded in the locking query itself; only the CDR rows are
+    locked. Joining saves the two lookups by thousands of ids that `rate_batch` would make.
     """
-    batch = (
+    query = (
         cdrs.filter(pk__gt=after, invoice__isnull=True)
         .exclude(status=CDRStatus.INVOICED)
+        .annotate(
+            open_assignment=FilteredRelation(
+                "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
+            )
+        )
         .order_by("pk")
     )
     if lock:
-        batch = batch.select_for_update(no_key=True, of=("self",))
-    return [_StoredCDR._make(row) for row in batch.values_list(*_STORED_COLUMNS)[:size]]
+        query = query.select_for_update(no_key=True, of=("self",))
+    batch = _Batch(cdrs=[], evses={}, assignments={})
+    width = len(_STORED_COLUMNS)
+    for row in query.values_list(*_STORED_COLUMNS, *_JOINED_COLUMNS)[:size]:
+        cdr = _StoredCDR._make(row[:width])
+        batch.cdrs.append(cdr)
+        evse_code, assignment_pk, account_pk = row[width:]
+        if cdr.evse_id is not None and cdr.evse_id not in batch.evses:
+            batch.evses[cdr.evse_id] = _EVSE(cdr.evse_id, evse_code)
+            if assignment_pk is not None:
+                batch.assignments[cdr.evse_id] = (assignment_pk, account_pk)
+    return batch
 
 
 def _count(summary: RerateSummary, cdr: _StoredCDR, outcome: RatingOutcome, account_pk) -> None:
@@ -731,12 +773,16 @@ def rerate_cdrs(
     last_pk = 0
     while True:
         with transaction.atomic():
-            batch = _next_batch(cdrs, after=last_pk, size=batch_size, lock=not dry_run)
+            loaded = _next_batch(cdrs, after=last_pk, size=batch_size, lock=not dry_run)
+            batch = loaded.cdrs
             if not batch:
                 break
             now = timezone.now()
+            ratings = rate_batch(
+                batch, now=now, known_evses=loaded.evses, known_assignments=loaded.assignments
+            )
             changed = []
-            for cdr, rating in zip(batch, rate_batch(batch, now=now), strict=True):
+            for cdr, rating in zip(batch, ratings, strict=True):
                 new = _new_state(cdr, rating)
                 if new != _state(cdr):
                     changed.append((cdr.pk, new, rating.outcome))
