@@ -9,9 +9,10 @@ database unpack it into a derived table `v`:
     SQLite:     (SELECT json_extract(value, '$[0]') AS id, … FROM json_each(%s)) AS v
 
 so a statement has the same size for 1 row or 10,000, no parameter limit applies, and the cost
-grows linearly with the rows. Columns are (name, PostgreSQL type) pairs; the type `jsonb` passes a
-nested JSON value through as it is (Decimals in it become JSON numbers), `numeric` takes Decimals
-(sent as exact text), `timestamptz` aware datetimes.
+grows linearly with the rows. Columns are (name, PostgreSQL type) pairs. A `jsonb` column takes a
+JSON object or array, or its JSON text (a str: stored as the document it spells, not as a JSON
+string — encoding text is much cheaper than encoding a tree); Decimals in a value become JSON
+numbers. `numeric` takes Decimals (sent as exact text), `timestamptz` aware datetimes.
 """
 
 import json
@@ -66,10 +67,10 @@ def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
                 row[i] = convert(row[i])
     data = json.dumps(rows, default=_nested_json)
     if connection.vendor == "postgresql":
+        # `->>` spells an object as its JSON text and a string as its content: casting either
+        # to jsonb gives the document.
         selected = ", ".join(
-            f"(r -> {i}) AS {quote(name)}"
-            if sql_type == "jsonb"
-            else f"(r ->> {i})::{sql_type} AS {quote(name)}"
+            f"(r ->> {i})::{sql_type} AS {quote(name)}"
             for i, (name, sql_type) in enumerate(columns)
         )
         return f"(SELECT {selected} FROM jsonb_array_elements(%s::jsonb) AS r) AS v", [data]

@@ -69,10 +69,10 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class PreparedCDR:
-    """A parsed CDR ready to store: the typed payload, its storable raw JSON and content hash."""
+    """A parsed CDR ready to store: the typed payload, its raw JSON as text and content hash."""
 
     parsed: CDRPayload
-    raw: dict
+    raw_json: str
     content_hash: str
 
     @property
@@ -92,16 +92,16 @@ def _storable(value: Any) -> Any:
 def prepare_cdr(payload: Any) -> PreparedCDR:
     """Parse and check one CDR payload; raises OCPIValidationError naming the field path."""
     parsed = parse_cdr(payload)
-    # The raw copy as JSON stores it (exact decimals become JSON numbers again); encoding and
-    # decoding in C is several times faster than walking the payload in Python.
-    raw = json.loads(json.dumps(payload, default=_storable))
+    # The raw copy as JSON text (exact decimals become JSON numbers again), encoded once in C
+    # and stored as it is.
+    raw_json = json.dumps(payload, default=_storable)
     digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-    return PreparedCDR(parsed=parsed, raw=raw, content_hash=digest)
+    return PreparedCDR(parsed=parsed, raw_json=raw_json, content_hash=digest)
 
 
 class NewCDR(SimpleNamespace):
-    """An unsaved CDR as plain attributes (`CDR` field attnames): building thousands of model
-    instances per import batch would cost more than rating and storing them."""
+    """An unsaved CDR as plain attributes (`CDR` field attnames; `raw` is JSON text): building
+    thousands of model instances per import batch would cost more than rating and storing them."""
 
     pk = None
 
@@ -139,7 +139,7 @@ def new_cdr(prepared: PreparedCDR, *, location_id: int | None, now) -> NewCDR:
             "credit": cdr.credit,
             "credit_reference_id": cdr.credit_reference_id or "",
             "last_updated": cdr.last_updated,
-            "raw": prepared.raw,
+            "raw": prepared.raw_json,
             "content_hash": prepared.content_hash,
             "received_at": now,
         }
@@ -186,7 +186,7 @@ def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
                 return _existing_answer(existing, prepared)
             (stored,) = _store_rated([prepared], actor_name=actor_name)
             cdr = CDR(**{name: value for name, value in vars(stored).items() if name != "pk"})
-            cdr.pk = stored.pk
+            cdr.pk, cdr.raw = stored.pk, json.loads(stored.raw)
             cdr._state.adding = False
     except IntegrityError:
         # Another request stored the same CDR between our read and our insert.
