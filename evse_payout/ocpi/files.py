@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .schemas import JSON_DECODER, OCPIValidationError, check_nesting, parse_json
+from .schemas import JSON_DECODER, OCPIValidationError, check_document, parse_json
 
 CHUNK = 1 << 20
 MAX_RECORD_CHARS = 16 << 20
@@ -94,7 +94,7 @@ class _ListReader:
                 yield Record(index, where, error=f"Not valid JSON: {reason}", fatal=True)
                 return
             try:
-                check_nesting(value)
+                check_document(value)
             except OCPIValidationError as exc:
                 yield Record(index, where, error=str(exc))
             else:

@@ -41,8 +41,30 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+# No OCPI value needs more: a float's range, and integers far beyond any id or watt count.
+MAX_EXPONENT = 308
+MAX_INTEGER_DIGITS = 40
+
+
+def _decimal(text: str) -> Decimal:
+    # Refused here, because 1E+999999999 as a Decimal is cheap but costs minutes of CPU once
+    # anything turns it into an int.
+    number = Decimal(text)
+    if abs(number.adjusted()) > MAX_EXPONENT:
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return number
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"the number {text[:40]}… is out of range")
+    return int(text)
+
+
 # Floats become Decimal (exact amounts); NaN and Infinity are not JSON numbers.
-JSON_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+JSON_DECODER = json.JSONDecoder(
+    parse_float=_decimal, parse_int=_integer, parse_constant=_reject_constant
+)
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -57,20 +79,48 @@ def parse_json(text: str | bytes) -> Any:
         raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.") from exc
     except ValueError as exc:
         raise OCPIValidationError(f"Not valid JSON: {exc}") from exc
-    check_nesting(value)
+    check_document(value)
     return value
 
 
-def check_nesting(value: Any) -> None:
-    """Refuse documents nested deeper than MAX_NESTING levels (iteratively: no recursion)."""
-    stack = [(value, 1)]
+def _storable_text(text: str) -> str | None:
+    """Why the text cannot be stored, or None: PostgreSQL refuses NUL, UTF-8 lone surrogates."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+def _path_text(path: tuple | None) -> str:
+    parts = []
+    while path:
+        path, key = path
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "".join(reversed(parts)).lstrip(".") or "(body)"
+
+
+def check_document(value: Any) -> None:
+    """Refuse documents nested deeper than MAX_NESTING levels, or with text no database column
+    can hold (NUL, lone surrogates) — iteratively: no recursion."""
+    # Paths are kept as (parent, key) links and spelled out only for the error message.
+    stack: list[tuple[Any, int, tuple | None]] = [(value, 1, None)]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            problem = _storable_text(item)
+            if problem:
+                raise OCPIValidationError(f"{_path_text(path)}: the text {problem}.")
+        elif isinstance(item, dict | list):
             if depth > MAX_NESTING:
                 raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            pairs = enumerate(item) if isinstance(item, list) else item.items()
+            for key, child in pairs:
+                if isinstance(key, str) and (problem := _storable_text(key)):
+                    raise OCPIValidationError(f"{_path_text(path)}: a field name {problem}.")
+                stack.append((child, depth + 1, (path, key)))
 
 
 def json_compatible(value: Any) -> Any:

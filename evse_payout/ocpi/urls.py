@@ -19,5 +19,6 @@ urlpatterns = [
         views.location_evse,
         name="location_evse",
     ),
-    re_path(r"^(?P<path>.*)$", views.unknown),
+    # Any other path, also one with a newline (which `.` and `<path:…>` do not match).
+    re_path(r"^(?P<path>[\s\S]*)\Z", views.unknown),
 ]
