@@ -19,3 +19,20 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie: every form carries the token in the page.
+CSRF_COOKIE_HTTPONLY = True
+# Back-office sessions end after a working day and with the browser.
+SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(10 * 60 * 60)))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Refused hosts, CSRF failures and other suspicious requests are logged, not mailed.
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "loggers": {
+        "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
+}
