@@ -19,7 +19,7 @@ from .envelope import (
     OCPIRequestError,
     ocpi_error,
 )
-from .schemas import OCPIValidationError
+from .schemas import OCPIValidationError, unstorable_text
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,14 @@ def ocpi_endpoint(*methods: str):
                 )
                 response["Allow"] = ", ".join(methods)
                 return response
+            for name, value in kwargs.items():
+                # The ids in the URL reach database queries; PostgreSQL refuses NUL there.
+                if isinstance(value, str) and (problem := unstorable_text(value)):
+                    return ocpi_error(
+                        f"URL {name}: the text {problem}.",
+                        status_code=INVALID_PARAMETERS,
+                        http_status=400,
+                    )
             try:
                 return view(request, token, *args, **kwargs)
             except OCPIValidationError as exc:

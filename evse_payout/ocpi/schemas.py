@@ -83,7 +83,7 @@ def parse_json(text: str | bytes) -> Any:
     return value
 
 
-def _storable_text(text: str) -> str | None:
+def unstorable_text(text: str) -> str | None:
     """Why the text cannot be stored, or None: PostgreSQL refuses NUL, UTF-8 lone surrogates."""
     if "\x00" in text:
         return "contains a NUL character (\\u0000)"
@@ -110,7 +110,7 @@ def check_document(value: Any) -> None:
     while stack:
         item, depth, path = stack.pop()
         if isinstance(item, str):
-            problem = _storable_text(item)
+            problem = unstorable_text(item)
             if problem:
                 raise OCPIValidationError(f"{_path_text(path)}: the text {problem}.")
         elif isinstance(item, dict | list):
@@ -118,7 +118,7 @@ def check_document(value: Any) -> None:
                 raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.")
             pairs = enumerate(item) if isinstance(item, list) else item.items()
             for key, child in pairs:
-                if isinstance(key, str) and (problem := _storable_text(key)):
+                if isinstance(key, str) and (problem := unstorable_text(key)):
                     raise OCPIValidationError(f"{_path_text(path)}: a field name {problem}.")
                 stack.append((child, depth + 1, (path, key)))
 
