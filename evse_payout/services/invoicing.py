@@ -1,8 +1,14 @@
 """Invoice runs (R6): draft payout statements per account, what was left out and why, finalize, discard.
 
-A run is set-based: CDRs are put on statements with one `UPDATE … WHERE` per account, excluded CDRs
-are recorded with `INSERT … SELECT`, and totals are summed while streaming each statement's lines
-once. No query per CDR and nothing proportional to the number of CDRs is held in memory.
+A run is set-based and its number of queries depends neither on the number of CDRs nor on the
+number of accounts: the CDRs left out are recorded with `INSERT … SELECT`, one `UPDATE … FROM`
+puts every taken CDR on its account's statement, and one `GROUP BY` sums all statements, each
+line rounded to the currency in SQL as `money.round_money` would. Nothing proportional to the
+number of CDRs is held in memory.
+
+Where the time goes (issue 6): the UPDATE writes a new version of every taken CDR row and an entry
+in each index of the CDR table that the row is in (an index on `status` or `invoice` rules out
+PostgreSQL's HOT updates), so the CDR table keeps only the indexes pages and services use.
 
 Which CDRs a run takes: `rated`, not on a statement, ended before the cutoff (00:00 UTC), and the
 CDR's EVSE has an open assignment **to the account the CDR was rated for**. The account is what
@@ -19,7 +25,7 @@ so the run page says what is left out and why.
 
 Exactly once: `CDR.invoice` is one foreign key, so a CDR is on at most one statement; each run
 holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
-transaction, so a second run waits and then finds the CDRs taken; and each UPDATE re-checks
+transaction, so a second run waits and then finds the CDRs taken; and the UPDATE re-checks
 `invoice IS NULL AND status = 'rated'`.
 """
 
