@@ -1,8 +1,10 @@
 """OCPI 2.2.1 payload parsing: the one place that turns peer JSON into typed, checked values.
 
 Pydantic v2 models in lax mode, because real peers send numbers where the spec says strings
-(`location_put_example_add_evse.json`). The checks are structural only — required fields, types,
-lengths, enumerations, UTC dates, exact decimals; whether a CDR can be invoiced is a rating rule.
+(`location_put_example_add_evse.json`). The checks are structural — required fields, types,
+lengths, enumerations, UTC dates, exact decimals — plus the two content rules issue 4 refuses at
+intake (a session that ends before it starts, negative energy on a non-credit CDR). Whether a CDR
+can be invoiced is otherwise a rating rule (R5), which checks those two again.
 Parse the JSON with `parse_json` (floats become `Decimal`, so amounts are never float-rounded).
 """
 
@@ -332,6 +334,14 @@ def parse_cdr(payload: Any) -> CDRPayload:
         raise OCPIValidationError(format_errors(exc)) from exc
     if cdr.credit and not cdr.credit_reference_id:
         raise OCPIValidationError("credit_reference_id: Field required for a credit CDR")
+    if cdr.end_date_time < cdr.start_date_time:
+        raise OCPIValidationError(
+            "end_date_time: the session ends before it starts (start_date_time)"
+        )
+    if cdr.total_energy < 0 and not cdr.credit:
+        raise OCPIValidationError(
+            "total_energy: must not be negative on a CDR that is not a credit"
+        )
     return cdr
 
 

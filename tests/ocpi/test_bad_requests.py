@@ -134,19 +134,35 @@ def test_several_errors_are_listed_together(peer):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "message"),
     [
-        {"total_energy": -5},
-        {"start_date_time": "2026-10-01T10:00:00Z", "end_date_time": "2026-10-01T09:00:00Z"},
+        ({"total_energy": -5}, "total_energy: must not be negative on a CDR that is not a credit"),
+        (
+            {"start_date_time": "2026-10-01T10:00:00Z", "end_date_time": "2026-10-01T09:00:00Z"},
+            "end_date_time: the session ends before it starts",
+        ),
     ],
     ids=["negative-energy", "end-before-start"],
 )
-def test_content_rules_are_left_to_rating(peer, overrides):
-    # Parsing is structural: such a CDR is stored and held by a named rating rule (R5).
-    response = peer.post_cdr(ocpi_cdr_payload(**overrides))
+def test_impossible_sessions_are_refused_at_intake(peer, overrides, message):
+    _assert_refused(peer.post_cdr(ocpi_cdr_payload(**overrides)), message)
+
+
+def test_credit_cdr_may_carry_negative_energy(peer):
+    original = ocpi_cdr_payload(id="ORIG1")
+    assert peer.post_cdr(original).status_code == 200
+    credit = ocpi_cdr_payload(
+        id="CREDIT1",
+        credit=True,
+        credit_reference_id="ORIG1",
+        total_energy=-15.342,
+        total_cost={"excl_vat": -10.00, "incl_vat": -12.10},
+    )
+
+    response = peer.post_cdr(credit)
 
     assert response.status_code == 200
-    assert CDR.objects.get().reason == "failed_validation"
+    assert CDR.objects.get(cdr_id="CREDIT1").credit
 
 
 @override_settings(OCPI_MAX_BODY_BYTES=2000)
