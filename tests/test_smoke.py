@@ -43,3 +43,13 @@ def test_partial_save_of_deactivation_stores_when():
     account.refresh_from_db()
     assert account.deactivated_at is not None
     assert not Assignment.objects.open().filter(payout_account=account).exists()
+
+
+def test_home_shows_no_figures_to_a_login_without_a_role(client):
+    from tests.factories import EVSEFactory, UserFactory
+
+    EVSEFactory.create_batch(3)
+    client.force_login(UserFactory())
+    body = client.get("/").content.decode()
+    assert "has no role yet" in body
+    assert "unassigned EVSEs" not in body

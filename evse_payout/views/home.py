@@ -6,6 +6,11 @@ from ..models import CDR, EVSE, Assignment, CDRStatus, PayoutAccount
 
 
 def home(request):
+    if not request.user.has_perm("evse_payout.view_evse"):
+        # A login without a role sees the way forward, not the network's figures.
+        return render(
+            request, "evse_payout/home.html", {"title": "EVSE payout back office", "no_role": True}
+        )
     open_assignment = Assignment.objects.open().filter(evse=OuterRef("pk"))
     evse_counts = EVSE.objects.active().aggregate(
         assigned=Count("pk", filter=Q(Exists(open_assignment))),
