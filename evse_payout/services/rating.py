@@ -199,7 +199,8 @@ def _amounts(cdr, account: PayoutAccount) -> tuple[Decimal, Decimal]:
             commission * excl + account.fee_per_kwh * cdr.total_energy + account.fee_per_session,
             currency,
         )
-    return fee, round_money(excl - fee, currency)
+    # Fee and payout add up to the rounded collected amount, to the cent, whatever their signs.
+    return fee, round_money(excl, currency) - fee
 
 
 def evaluate_rating(*, cdr, evse, assignment, original, now: datetime) -> RatingOutcome:

@@ -15,7 +15,6 @@ Each example runs in its own transaction that is rolled back at its end: example
 """
 
 import copy
-import functools
 import os
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
@@ -66,7 +65,7 @@ from evse_payout.services.invoicing import (
     run_invoicing,
 )
 from evse_payout.services.ocpi_ingest import ingest_cdr
-from evse_payout.services.rating import evaluate_rating, rerate_cdrs
+from evse_payout.services.rating import rerate_cdrs
 from tests.factories import (
     EVSEFactory,
     LocationFactory,
@@ -447,11 +446,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 collected = -abs(excl) if credit else excl
                 assert fee == round_money(fee, currency), cdr
                 assert payout == round_money(payout, currency), cdr
-                if payout + fee != round_money(collected, currency):
-                    # The known rounding bug (see the xfail test below) and nothing else.
-                    assert payout_rounding_bug_present(), cdr
-                    assert payout == round_money(collected - fee, currency), cdr
-                    event("payout + fee off by a cent (known rounding bug)")
+                assert payout + fee == round_money(collected, currency), cdr
             if invoice_id is None:
                 continue
             _, invoice_status, invoice_account, invoice_currency, *_ = statements[invoice_id]
@@ -484,56 +479,8 @@ class MoneyMachine(RuleBasedStateMachine):
             assert final_lines[pk] == lines, pk
 
 
-# Transactional: each example is its own top-level transaction, rolled back at its end. Inside one
-# long test transaction PostgreSQL would pile up thousands of subtransactions (every service's
-# savepoint) and slow down with every example.
-@functools.cache
-def payout_rounding_bug_present() -> bool:
-    """Whether rating still computes payout = round(excl − fee) instead of round(excl) − fee.
-
-    Probed on the pure rule function with unsaved rows, so the state machine's invariant becomes
-    exact by itself the moment rating is fixed (test_payout_plus_fee_is_the_rounded_total).
-    """
-    end = timezone.now() - timedelta(days=1)
-    account = PayoutAccount(
-        name="probe",
-        currency="EUR",
-        commission_percent=Decimal(0),
-        fee_per_kwh=Decimal(0),
-        fee_per_session=Decimal("2.48"),
-    )
-    cdr = CDR(
-        start_date_time=end - timedelta(hours=1),
-        end_date_time=end,
-        evse_id_raw="",
-        currency="EUR",
-        total_energy=Decimal(1),
-        total_cost_excl_vat=Decimal("0.1950"),
-        credit=False,
-    )
-    outcome = evaluate_rating(
-        cdr=cdr,
-        evse=EVSE(evse_id="BE*BEC*E1"),
-        assignment=Assignment(payout_account=account),
-        original=None,
-        now=timezone.now(),
-    )
-    assert outcome.status == CDRStatus.RATED, outcome
-    return outcome.fee + outcome.payout != Decimal("0.20")
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("credit", [False, True], ids=["charge", "credit"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Rating bug (services/rating.py `_amounts`): payout = round(excl − fee) rounds half-up "
-        "away from zero, so when the fee exceeds the collected amount and the excl.-VAT total "
-        "ends in half a cent, payout + fee ≠ round(excl): 0.1950 EUR collected, fee 2.48 → "
-        "payout −2.29 (should be −2.28 = 0.20 − 2.48); a credit gives +2.29 instead of +2.28. "
-        "Fix: payout = round_money(excl) − fee (credit: round_money(−|excl|) − fee)."
-    ),
-)
 def test_payout_plus_fee_is_the_rounded_total(credit):
     owner_site = LocationFactory(owner=None)
     evse = EVSEFactory(location=owner_site, evse_id="BE*BEC*E00000042")
@@ -586,6 +533,9 @@ def build_world() -> None:
     ]
 
 
+# Transactional: each example is its own top-level transaction, rolled back at its end. Inside one
+# long test transaction PostgreSQL would pile up thousands of subtransactions (every service's
+# savepoint) and slow down with every example.
 @pytest.mark.django_db(transaction=True)
 def test_money_invariants_hold_through_any_sequence_of_actions():
     build_world()
