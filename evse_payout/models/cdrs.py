@@ -138,8 +138,9 @@ class CDR(models.Model):
                 fields=["status", "reason", "-end_date_time"], name="cdr_status_reason_idx"
             ),
             models.Index(fields=["evse", "status", "reason"], name="cdr_evse_status_idx"),
+            # The CDR overview of one account, newest first (also serves account + status).
             models.Index(
-                fields=["payout_account", "status", "end_date_time"], name="cdr_account_idx"
+                fields=["payout_account", "-end_date_time", "-id"], name="cdr_account_newest_idx"
             ),
             models.Index(fields=["evse_id_raw"], name="cdr_evse_id_raw_idx"),
             # Statement lines in their order (lines page, CSV, discard, payout files).
