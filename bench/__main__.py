@@ -118,7 +118,7 @@ def scales():
         "full": (
             Scale("full", evses=100_000, locations=5_000, sub_cpos=50, accounts=200,
                   cdrs=1_000_000),
-            Plan(page_runs=15, page_warmup=2, job_runs=3, job_warmup=1, bulk_assign=10_000,
+            Plan(page_runs=15, page_warmup=2, job_runs=3, job_warmup=0, bulk_assign=10_000,
                  import_cdrs=100_000, ocpi_requests=2_000, ocpi_warmup=50),
         ),
     }  # fmt: skip
