@@ -175,5 +175,9 @@ def write_markdown(path: Path, results: list[Result], *, scale: str, counts: str
             lines.append(f"- **not measured**: {result.name} — {result.status}: {result.why}")
         for goal in result.goals:
             lines.append(f"- {'met' if goal.met else '**not met**'}: {result.name} — {goal.text}")
+    causes = path.parent / "CAUSES.md"
+    if scale == "full" and causes.exists():
+        # Why a goal is not met: measured causes, kept by hand beside the generated figures.
+        lines += ["", causes.read_text().strip()]
     lines += ["", "## How it is measured", "", METHOD]
     path.write_text("\n".join(lines))

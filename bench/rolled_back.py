@@ -7,6 +7,24 @@ rolling back at the end keeps the generated bench data as it was for the next ru
 import os
 import sys
 
+PEAK_RSS_MARKER = "bench-peak-rss-kb:"
+
+
+def peak_rss_kb() -> int | None:
+    """This process's own peak RSS since exec (VmHWM).
+
+    `wait4`'s ru_maxrss also counts the pages the child shared with the bench process between
+    fork and exec, which would report the bench's own size for every command.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.bench")
@@ -23,6 +41,8 @@ def main(argv: list[str]) -> int:
     except CommandError as exc:
         print(f"CommandError: {exc}", file=sys.stderr)
         return 1
+    finally:
+        print(f"{PEAK_RSS_MARKER} {peak_rss_kb() or ''}", file=sys.stderr)
     return 0
 
 

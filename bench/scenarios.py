@@ -40,6 +40,7 @@ from evse_payout.services.assignments import assign_evses
 
 from .generate import ocpi_cdr, random_session
 from .report import FAILED, NOT_AVAILABLE, Goal, Result
+from .rolled_back import PEAK_RSS_MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PREFIX = "BENCH-"
@@ -398,7 +399,11 @@ def run_rolled_back(context: Context, *args: str) -> JobRun:
     if process.returncode != 0:
         tail = " / ".join((errors or output).strip().splitlines()[-3:])
         raise ScenarioFailed(f"`{' '.join(args)}` exited {process.returncode}: {tail}")
-    return JobRun(seconds=seconds, peak_rss_mb=usage.ru_maxrss / 1024, output=output)
+    peak_kb = usage.ru_maxrss
+    for line in errors.splitlines():
+        if line.startswith(PEAK_RSS_MARKER) and line.split()[1:]:
+            peak_kb = int(line.split()[1])
+    return JobRun(seconds=seconds, peak_rss_mb=peak_kb / 1024, output=output)
 
 
 def run_job(context: Context, *args: str) -> list[JobRun]:

@@ -73,3 +73,13 @@ def test_pages_need_login(client):
         response = client.get(url)
         assert response.status_code == 302
         assert "login" in response["Location"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_connections_do_not_jit_compile_page_queries():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
