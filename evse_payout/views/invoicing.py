@@ -245,9 +245,15 @@ def invoice_finalize(request, pk):
 
 
 @permission_required(CHANGE_INVOICE, raise_exception=True)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def invoice_discard(request, pk):
-    invoice = get_object_or_404(Invoice, pk=pk)
+    invoice = get_object_or_404(Invoice.objects.select_related("payout_account"), pk=pk)
+    if request.method == "GET":
+        return render(
+            request,
+            "evse_payout/invoice_confirm_discard.html",
+            {"title": "Discard draft statement", "invoice": invoice},
+        )
     try:
         released = discard_invoice(invoice=invoice, actor=request.user)
     except InvoicingError as exc:

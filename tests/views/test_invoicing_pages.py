@@ -256,7 +256,7 @@ def test_statement_page_shows_payer_payee_lines_credits_and_totals(finance_clien
     assert "900.00 EUR" in page  # net payout
     assert "evse_payout/print.css" in page
     assert ">Finalize</button>" in page
-    assert ">Discard</button>" in page
+    assert ">Discard…</a>" in page
 
 
 def test_statement_lines_are_paginated(finance_client):
@@ -295,6 +295,18 @@ def test_finalizing_a_final_statement_says_why_not(finance_client):
     )
 
     assert "only draft statements can be discarded" in messages_of(response)[0]
+
+
+def test_discard_asks_for_confirmation_first(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_discard", args=[invoice.pk]))
+
+    assert "releases its 2 CDRs" in page.content.decode()
+    assert ">Confirm</button>" in page.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.DRAFT
 
 
 def test_discard_button_releases_the_cdrs(finance_client):
