@@ -4,11 +4,9 @@ from decimal import Decimal
 
 from django.db.models import (
     Count,
-    DecimalField,
     Exists,
     F,
     FilteredRelation,
-    IntegerField,
     Min,
     OuterRef,
     Q,
@@ -22,50 +20,36 @@ from django.db.models.functions import Coalesce
 from ..models import CDR, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
 
 
-def _unassigned_cdrs():
-    """The CDRs of the outer EVSE that cannot be invoiced because the EVSE is unassigned."""
-    return (
-        CDR.objects.filter(
-            evse=OuterRef("pk"),
+def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
+    """Set the number, amount (excl. VAT) and currency of each EVSE's unassigned CDRs.
+
+    One grouped query (on the `cdr_evse_status_idx` index) for the EVSEs of the page being shown,
+    after pagination: as annotations of the page query, PostgreSQL would evaluate the subqueries
+    for every row an OFFSET skips too. `unassigned_cdr_currencies` > 1 means the amount mixes
+    currencies and must not be shown as one.
+    """
+    totals = {
+        row["evse"]: row
+        for row in CDR.objects.filter(
+            evse__in=[evse.pk for evse in evses],
             status=CDRStatus.NOT_INVOICEABLE,
             reason=CDRReason.EVSE_UNASSIGNED,
         )
         .order_by()
         .values("evse")
-    )
-
-
-def with_unassigned_cdr_totals(evses: QuerySet) -> QuerySet:
-    """Annotate the number, amount (excl. VAT) and currency of each EVSE's unassigned CDRs.
-
-    Correlated subqueries on the `cdr_evse_status_idx` index: one query for the whole page.
-    `unassigned_cdr_currencies` > 1 means the amount mixes currencies and must not be shown as one.
-    """
-    cdrs = _unassigned_cdrs()
-    return evses.annotate(
-        unassigned_cdr_count=Coalesce(
-            Subquery(cdrs.annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
-            Value(0),
-        ),
-        unassigned_cdr_amount=Coalesce(
-            Subquery(
-                cdrs.annotate(total=Sum("total_cost_excl_vat")).values("total"),
-                output_field=DecimalField(max_digits=20, decimal_places=4),
-            ),
-            Value(Decimal("0")),
-            output_field=DecimalField(max_digits=20, decimal_places=4),
-        ),
-        unassigned_cdr_currency=Subquery(
-            cdrs.annotate(currency_=Min("currency")).values("currency_")
-        ),
-        unassigned_cdr_currencies=Coalesce(
-            Subquery(
-                cdrs.annotate(n=Count("currency", distinct=True)).values("n"),
-                output_field=IntegerField(),
-            ),
-            Value(0),
-        ),
-    )
+        .annotate(
+            cdr_count=Count("pk"),
+            amount=Sum("total_cost_excl_vat"),
+            first_currency=Min("currency"),
+            currency_count=Count("currency", distinct=True),
+        )
+    }
+    for evse in evses:
+        row = totals.get(evse.pk, {})
+        evse.unassigned_cdr_count = row.get("cdr_count", 0)
+        evse.unassigned_cdr_amount = row.get("amount") or Decimal("0")
+        evse.unassigned_cdr_currency = row.get("first_currency")
+        evse.unassigned_cdr_currencies = row.get("currency_count", 0)
 
 
 def unassigned_evses() -> QuerySet:

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from ..models import CDRReason, CDRStatus
+from ..selectors.evses import attach_unassigned_cdr_totals
 from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
 
@@ -101,6 +102,9 @@ class UnassignedEVSETable(LeanTable):
         attrs = {"id": "result_list", "class": "evse-table"}
         empty_text = "No EVSEs."
         fields = ()
+
+    def prepare_records(self, records):
+        attach_unassigned_cdr_totals(records)
 
     def render_output(self, value):
         return f"{value:,.2f} kW"

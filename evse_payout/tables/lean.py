@@ -260,6 +260,9 @@ class LeanTable(tables.Table):
 
         return render
 
+    def prepare_records(self, records: list) -> None:
+        """Hook: complete the records of the page being shown (one query for the page, say)."""
+
     def lean_body(self) -> SafeString:
         """The `<tr>` rows of the current page (or the empty-state row), as one safe string."""
         page = getattr(self, "page", None)
@@ -270,8 +273,10 @@ class LeanTable(tables.Table):
             td = bound_column.attrs["td"].as_html()
             cells.append((f"<td {td}>" if td else "<td>", self._cell_function(bound_column)))
         row_attrs = self.row_attrs
+        records = [row.record for row in rows]
+        self.prepare_records(records)
         parts = []
-        for index, record in enumerate(row.record for row in rows):
+        for index, record in enumerate(records):
             parity = "odd" if index % 2 else "even"
             if row_attrs:
                 attrs = computed_values(row_attrs, kwargs={"table": self, "record": record})

@@ -22,7 +22,6 @@ from ..selectors.evses import (
     compatible_accounts,
     selection_owners,
     unassigned_evses,
-    with_unassigned_cdr_totals,
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
 from ..tables.evses import AssignedEVSETable, UnassignedEVSETable, paginate_table
@@ -69,7 +68,7 @@ def _listing(request, *, filterset, table_class, context):
     valid = filterset.is_valid()
     evses = filterset.qs if valid else filterset.queryset.none()
     can_change = request.user.has_perm(ASSIGN_PERMISSION)
-    table = table_class(with_unassigned_cdr_totals(evses), exclude=() if can_change else ("evse",))
+    table = table_class(evses, exclude=() if can_change else ("evse",))
     has_filters = _has_filters(request.GET)
     filters = request.GET.copy()
     if context.get("account"):
