@@ -21,6 +21,7 @@ from evse_payout.models import (
     PowerType,
     SubCPO,
 )
+from evse_payout.services.ocpi_ingest import ingest_cdr
 from evse_payout.validators import validate_evse_id
 from tests.factories import LocationFactory
 
@@ -150,6 +151,17 @@ def test_cdr_amounts_are_realistic():
     assert CDR.objects.filter(credit=True, total_cost_excl_vat__lt=0).exists()
     unknown = CDR.objects.filter(reason=CDRReason.EVSE_UNKNOWN).count()
     assert 1 <= unknown <= 30
+
+
+def test_a_demo_cdr_sent_again_over_ocpi_is_recognised_as_the_same():
+    seed(**SMALL)
+    cdr = CDR.objects.filter(credit=False).first()
+
+    result = ingest_cdr(payload=cdr.raw, actor_name="test")
+
+    assert not result.created
+    assert result.cdr.pk == cdr.pk
+    assert Decimal(str(cdr.raw["total_cost"]["excl_vat"])) == cdr.total_cost_excl_vat
 
 
 def test_impossible_scale_fails_with_a_message():
