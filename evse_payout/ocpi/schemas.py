@@ -125,18 +125,27 @@ def check_document(value: Any) -> None:
                 stack.append((child, depth + 1, (path, key)))
 
 
+def json_number(value: Any) -> float:
+    """`json.dumps(default=…)` hook: a Decimal parsed from OCPI JSON becomes a JSON number again.
+
+    Only for the stored raw copy: amounts are at most 4 decimals, which a float carries exactly;
+    the money and energy columns themselves stay Decimal.
+    """
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    number = float(value)
+    if number in (float("inf"), float("-inf")):
+        raise OCPIValidationError(f"The number {value} is out of range.")
+    return number
+
+
 def json_compatible(value: Any) -> Any:
     """The payload as storable JSON: exact decimals become JSON numbers again (for the raw copy)."""
     if isinstance(value, dict):
         return {str(key): json_compatible(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [json_compatible(item) for item in value]
-    if isinstance(value, Decimal):
-        number = float(value)
-        if number in (float("inf"), float("-inf")):
-            raise OCPIValidationError(f"The number {value} is out of range.")
-        return number
-    return value
+    return json_number(value) if isinstance(value, Decimal) else value
 
 
 def _canonical_numbers(value: Any) -> Any:

@@ -16,13 +16,13 @@ numbers. `numeric` takes Decimals (sent as exact text), `timestamptz` aware date
 """
 
 import json
-import math
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Model
+
+from ..ocpi.schemas import json_number
 
 Columns = Sequence[tuple[str, str]]
 
@@ -42,16 +42,6 @@ def _datetime_text(value):
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _nested_json(value):
-    """Numbers parsed as Decimal inside a JSON column's value become JSON numbers again."""
-    if isinstance(value, Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"The number {value} is out of range.")
-        return number
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 _TO_JSON = {"numeric": _decimal_text, "timestamptz": _datetime_text}
 
 
@@ -65,7 +55,7 @@ def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
         for row in rows:
             for i, convert in converters:
                 row[i] = convert(row[i])
-    data = json.dumps(rows, default=_nested_json)
+    data = json.dumps(rows, default=json_number)
     if connection.vendor == "postgresql":
         # `->>` spells an object as its JSON text and a string as its content: casting either
         # to jsonb gives the document.

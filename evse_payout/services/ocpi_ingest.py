@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -40,6 +39,7 @@ from ..ocpi.schemas import (
     LocationPayload,
     OCPIValidationError,
     canonical_json,
+    json_number,
     parse_cdr,
     parse_object,
 )
@@ -80,21 +80,12 @@ class PreparedCDR:
         return (self.parsed.country_code, self.parsed.party_id, self.parsed.id)
 
 
-def _storable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise OCPIValidationError(f"The number {value} is out of range.")
-        return number
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def prepare_cdr(payload: Any) -> PreparedCDR:
     """Parse and check one CDR payload; raises OCPIValidationError naming the field path."""
     parsed = parse_cdr(payload)
     # The raw copy as JSON text (exact decimals become JSON numbers again), encoded once in C
     # and stored as it is.
-    raw_json = json.dumps(payload, default=_storable)
+    raw_json = json.dumps(payload, default=json_number)
     digest = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
     return PreparedCDR(parsed=parsed, raw_json=raw_json, content_hash=digest)
 
