@@ -57,6 +57,94 @@ class AssignmentResult:
     count: int
 
 
+def _lock_active_account(account_id: int) -> PayoutAccount:
+    account = (
+        PayoutAccount.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("holder")
+        .filter(pk=account_id)
+        .first()
+    )
+    if account is None:
+        raise AssignmentError("The payout account no longer exists. Nothing was assigned.")
+    if not account.is_active:
+        raise AssignmentError(
+            f"The payout account “{account.name}” is inactive. Nothing was assigned."
+        )
+    return account
+
+
+def _lock_selected_evses(evses: QuerySet, expected_count: int | None) -> list[tuple]:
+    """(pk, EVSE ID, status, owner id, owner name) of the selection, locked, in pk order."""
+    rows = list(
+        evses.model.objects.filter(pk__in=evses.values("pk"))
+        .select_for_update(no_key=True, of=("self",))
+        .order_by("pk")
+        .values_list("pk", "evse_id", "status", "location__owner_id", "location__owner__name")
+    )
+    if not rows:
+        raise AssignmentError(
+            "None of the selected EVSEs is unassigned any more. Nothing was assigned."
+        )
+    if expected_count is not None and len(rows) != expected_count:
+        raise AssignmentError(
+            f"The selection changed meanwhile: {len(rows):,} EVSEs match now instead of "
+            f"{expected_count:,}. Nothing was assigned; review the list and try again."
+        )
+    removed = [evse_id for _, evse_id, status, _, _ in rows if status == EVSEStatus.REMOVED]
+    if removed:
+        raise AssignmentError(
+            f"Removed EVSEs cannot be assigned: {_named(removed)}. Nothing was assigned."
+        )
+    return rows
+
+
+def _check_owner_matches(rows: list[tuple], account: PayoutAccount) -> None:
+    """R2: one owner in the selection, and it holds the account."""
+    owner_names = {owner_id: name for _, _, _, owner_id, name in rows if owner_id}
+    owners = {owner_id for _, _, _, owner_id, _ in rows}
+    if len(owners) > 1:
+        labels = _named([_owner_label(owner, owner_names) for owner in owners])
+        raise AssignmentError(
+            f"The selected EVSEs belong to different owners ({labels}). "
+            "Select EVSEs of one owner at a time. Nothing was assigned."
+        )
+    (owner,) = owners
+    if owner != account.holder_id:
+        raise AssignmentError(
+            f"The EVSEs belong to {_owner_label(owner, owner_names)} but the payout account "
+            f"“{account.name}” belongs to {account.holder_label}. Nothing was assigned."
+        )
+
+
+def _check_none_assigned(pks: list[int]) -> None:
+    already = _open_assignments_of(pks)
+    if already:
+        blockers = _named([f"{evse_id} (to “{name}”)" for evse_id, name in already])
+        raise AssignmentError(
+            f"Some EVSEs were assigned meanwhile: {blockers}. Nothing was assigned."
+        )
+
+
+def _open_assignments_to(account: PayoutAccount, rows: list[tuple], actor) -> None:
+    """Insert the open assignments and their one audit row (R7)."""
+    now = timezone.now()
+    Assignment.objects.bulk_create(
+        (
+            Assignment(evse_id=pk, payout_account=account, assigned_at=now, assigned_by=actor)
+            for pk, *_ in rows
+        ),
+        batch_size=2000,
+    )
+    record_audit_event(
+        action=AuditAction.ASSIGN,
+        actor=actor,
+        payout_account=account,
+        object_count=len(rows),
+        summary=f"Assigned {len(rows):,} EVSEs to “{account.name}”",
+        details={"evse_ids": [evse_id for _, evse_id, *_ in rows][:AUDIT_DETAIL_SAMPLE]},
+    )
+
+
 def assign_evses(
     *, evses: QuerySet, account_id: int, actor, expected_count: int | None = None
 ) -> AssignmentResult:
@@ -68,86 +156,17 @@ def assign_evses(
     """
     try:
         with transaction.atomic():
-            account = (
-                PayoutAccount.objects.select_for_update(no_key=True, of=("self",))
-                .select_related("holder")
-                .filter(pk=account_id)
-                .first()
-            )
-            if account is None:
-                raise AssignmentError("The payout account no longer exists. Nothing was assigned.")
-            if not account.is_active:
-                raise AssignmentError(
-                    f"The payout account “{account.name}” is inactive. Nothing was assigned."
-                )
-            rows = list(
-                evses.model.objects.filter(pk__in=evses.values("pk"))
-                .select_for_update(no_key=True, of=("self",))
-                .order_by("pk")
-                .values_list(
-                    "pk", "evse_id", "status", "location__owner_id", "location__owner__name"
-                )
-            )
-            if not rows:
-                raise AssignmentError(
-                    "None of the selected EVSEs is unassigned any more. Nothing was assigned."
-                )
-            if expected_count is not None and len(rows) != expected_count:
-                raise AssignmentError(
-                    f"The selection changed meanwhile: {len(rows):,} EVSEs match now instead of "
-                    f"{expected_count:,}. Nothing was assigned; review the list and try again."
-                )
-            removed = [evse_id for _, evse_id, status, _, _ in rows if status == EVSEStatus.REMOVED]
-            if removed:
-                raise AssignmentError(
-                    f"Removed EVSEs cannot be assigned: {_named(removed)}. Nothing was assigned."
-                )
-            owner_names = {owner_id: name for _, _, _, owner_id, name in rows if owner_id}
-            owners = {owner_id for _, _, _, owner_id, _ in rows}
-            if len(owners) > 1:
-                labels = _named([_owner_label(owner, owner_names) for owner in owners])
-                raise AssignmentError(
-                    f"The selected EVSEs belong to different owners ({labels}). "
-                    "Select EVSEs of one owner at a time. Nothing was assigned."
-                )
-            (owner,) = owners
-            if owner != account.holder_id:
-                raise AssignmentError(
-                    f"The EVSEs belong to {_owner_label(owner, owner_names)} but the payout account "
-                    f"“{account.name}” belongs to {account.holder_label}. Nothing was assigned."
-                )
-            pks = [pk for pk, *_ in rows]
-            already = _open_assignments_of(pks)
-            if already:
-                blockers = _named([f"{evse_id} (to “{name}”)" for evse_id, name in already])
-                raise AssignmentError(
-                    f"Some EVSEs were assigned meanwhile: {blockers}. Nothing was assigned."
-                )
-            now = timezone.now()
-            Assignment.objects.bulk_create(
-                (
-                    Assignment(
-                        evse_id=pk, payout_account=account, assigned_at=now, assigned_by=actor
-                    )
-                    for pk in pks
-                ),
-                batch_size=2000,
-            )
-            evse_ids = [evse_id for _, evse_id, *_ in rows]
-            record_audit_event(
-                action=AuditAction.ASSIGN,
-                actor=actor,
-                payout_account=account,
-                object_count=len(pks),
-                summary=f"Assigned {len(pks):,} EVSEs to “{account.name}”",
-                details={"evse_ids": evse_ids[:AUDIT_DETAIL_SAMPLE]},
-            )
+            account = _lock_active_account(account_id)
+            rows = _lock_selected_evses(evses, expected_count)
+            _check_owner_matches(rows, account)
+            _check_none_assigned([pk for pk, *_ in rows])
+            _open_assignments_to(account, rows, actor)
     except IntegrityError as exc:
         raise AssignmentError(
             "Some EVSEs were assigned by someone else at the same moment. Nothing was assigned; "
             "reload the list and try again."
         ) from exc
-    return AssignmentResult(account=account, count=len(pks))
+    return AssignmentResult(account=account, count=len(rows))
 
 
 def unassign_evses(
