@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -43,11 +44,13 @@ from ..ocpi.schemas import (
     parse_cdr,
     parse_object,
 )
+from ..validators import normalize_evse_id
 from .audit import record_audit_event
 from .bulk_sql import insert_rows, model_columns
 from .rating import apply_rating, rate_batch, record_history
 
 KW = Decimal("0.01")
+BULK_LOOKUP = 2000  # values per IN (…) list
 
 
 class OCPINotFound(Exception):
@@ -345,26 +348,29 @@ def derive_output(connectors: list[Connector]) -> tuple[Decimal, str]:
     return _connector_kw(strongest).quantize(KW, rounding=ROUND_HALF_UP), strongest.power_type
 
 
+def _apply_connector_fields(connector: Connector, payload: ConnectorPayload, path: str) -> None:
+    """Set the connector from `payload`; a known connector keeps the values it omits."""
+    connector.standard = payload.standard
+    connector.format = payload.format
+    for field in ("power_type", "max_voltage", "max_amperage"):
+        value = getattr(payload, field)
+        if value is not None:
+            setattr(connector, field, value)
+        elif getattr(connector, field) in (None, ""):
+            raise OCPIValidationError(f"{path}{field}: Field required for a new connector")
+    if payload.max_electric_power is not None or connector.pk is None:
+        connector.max_electric_power = payload.max_electric_power
+    if payload.last_updated is not None:
+        connector.last_updated = payload.last_updated
+
+
 def _save_connectors(evse: EVSE, payloads: list[ConnectorPayload], path: str) -> list[Connector]:
     """Replace the EVSE's connectors with `payloads`; a known connector keeps omitted values."""
     known = {connector.connector_id: connector for connector in evse.connectors.all()}
     kept = []
     for index, payload in enumerate(payloads):
         connector = known.get(payload.id) or Connector(evse=evse, connector_id=payload.id)
-        connector.standard = payload.standard
-        connector.format = payload.format
-        for field in ("power_type", "max_voltage", "max_amperage"):
-            value = getattr(payload, field)
-            if value is not None:
-                setattr(connector, field, value)
-            elif getattr(connector, field) in (None, ""):
-                raise OCPIValidationError(
-                    f"{path}connectors[{index}].{field}: Field required for a new connector"
-                )
-        if payload.max_electric_power is not None or connector.pk is None:
-            connector.max_electric_power = payload.max_electric_power
-        if payload.last_updated is not None:
-            connector.last_updated = payload.last_updated
+        _apply_connector_fields(connector, payload, f"{path}connectors[{index}].")
         connector.save()
         kept.append(connector)
     evse.connectors.exclude(pk__in=[connector.pk for connector in kept]).delete()
@@ -622,6 +628,102 @@ def upsert_evse(
         )
 
     return _retrying(write)
+
+
+def _new_connector(evse: EVSE, payload: ConnectorPayload, path: str) -> Connector:
+    """An unsaved connector of a new EVSE; a new connector must say all its values."""
+    connector = Connector(evse=evse, connector_id=payload.id)
+    _apply_connector_fields(connector, payload, path)
+    return connector
+
+
+def _new_evse(location: Location, payload: EVSEPayload, path: str) -> tuple[EVSE, list[Connector]]:
+    """An unsaved EVSE of a new location and its connectors, output derived as on a PUT."""
+    fields = _evse_fields(payload, partial=False)
+    evse = EVSE(
+        country_code=location.country_code,
+        party_id=location.party_id,
+        uid=payload.uid,
+        location=location,
+        evse_id=normalize_evse_id(fields["evse_id"]),
+        status=fields["status"],
+        last_updated=fields["last_updated"],
+    )
+    connectors = [
+        _new_connector(evse, connector, f"{path}connectors[{index}].")
+        for index, connector in enumerate(payload.connectors)
+    ]
+    evse.output_kw, evse.power_type = derive_output(connectors)
+    return evse, connectors
+
+
+def _check_locations_unknown(locations: list[Location]) -> None:
+    keys = {(row.country_code, row.party_id, row.location_id) for row in locations}
+    if len(keys) < len(locations):
+        raise OCPIValidationError("The same location is given twice.")
+    known = match_locations(keys)
+    if known:
+        country_code, party_id, location_id = min(known)
+        raise OCPIValidationError(
+            f"Location {country_code}*{party_id} {location_id} exists already; update it with a "
+            "PUT of that location."
+        )
+
+
+def _check_evse_ids_free_in_bulk(evses: list[EVSE]) -> None:
+    """`_check_evse_id_free` for many new EVSEs: one query, and no EVSE ID twice in the batch."""
+    active = [evse.evse_id for evse in evses if evse.status != EVSEStatus.REMOVED]
+    taken = [evse_id for evse_id, count in Counter(active).items() if count > 1]
+    for start in range(0, len(active), BULK_LOOKUP):
+        taken += (
+            EVSE.objects.active()
+            .filter(evse_id__in=active[start : start + BULK_LOOKUP])
+            .values_list("evse_id", flat=True)
+        )
+    if taken:
+        raise OCPIValidationError(
+            f"evse_id: {min(taken)} is already used by another EVSE; set that EVSE to REMOVED first"
+        )
+
+
+def create_locations(*, payloads: list[Any]) -> list[Location]:
+    """Store new OCPI locations with their EVSEs and connectors, set-based (a network's first
+    load, demo data): the same rows a PUT of each location would create, with a few queries
+    whatever their number.
+
+    All or nothing: a location that exists already, an EVSE ID in use, or an invalid payload
+    (its field path named, prefixed with its position) refuses the whole batch.
+    """
+    locations, evses, connectors = [], [], []
+    for position, payload in enumerate(payloads):
+        try:
+            parsed = parse_object(LocationPayload, payload, "Location")
+            location = Location(
+                country_code=parsed.country_code.upper(),
+                party_id=parsed.party_id.upper(),
+                location_id=parsed.id,
+            )
+            _apply_location_fields(location, parsed, partial=False)
+            for index, evse_payload in enumerate(parsed.evses or []):
+                evse, its_connectors = _new_evse(location, evse_payload, f"evses[{index}].")
+                evses.append(evse)
+                connectors += its_connectors
+        except OCPIValidationError as exc:
+            raise OCPIValidationError(f"locations[{position}]: {exc}") from exc
+        locations.append(location)
+    _check_locations_unknown(locations)
+    _check_evse_ids_free_in_bulk(evses)
+    try:
+        with transaction.atomic():
+            Location.objects.bulk_create(locations)
+            EVSE.objects.bulk_create(evses)
+            Connector.objects.bulk_create(connectors)
+    except IntegrityError as exc:
+        raise OCPIValidationError(
+            "The locations conflict with EVSEs or locations stored meanwhile (duplicate EVSE ID "
+            "or uid). Nothing was stored."
+        ) from exc
+    return locations
 
 
 def import_location(*, payload: Any, actor_name: str) -> UpsertResult:

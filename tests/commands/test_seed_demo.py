@@ -12,7 +12,9 @@ from evse_payout.models import (
     CDR,
     EVSE,
     Assignment,
+    AuditAction,
     AuditEvent,
+    CDRRating,
     CDRReason,
     CDRStatus,
     Connector,
@@ -126,6 +128,30 @@ def test_seed_demo_builds_a_valid_network_and_rates_its_cdrs():
         (CDRStatus.NOT_INVOICEABLE, CDRReason.EVSE_UNKNOWN),
     } <= statuses
     assert "60 EVSEs" in output and "300 CDRs" in output
+
+
+def test_demo_assignments_and_accounts_carry_audit_rows_like_real_data():
+    seed(**SMALL)
+
+    events = AuditEvent.objects.filter(action=AuditAction.ASSIGN)
+    assert sum(events.values_list("object_count", flat=True)) == Assignment.objects.count()
+    assert AuditEvent.objects.filter(action=AuditAction.ACCOUNT_CREATE).count() == (
+        PayoutAccount.objects.count()
+    )
+    retired = PayoutAccount.objects.get(is_active=False)
+    assert AuditEvent.objects.filter(
+        action=AuditAction.ACCOUNT_DEACTIVATE, payout_account=retired
+    ).exists()
+    closed = Assignment.objects.exclude(unassigned_at=None)
+    assert closed.exists()
+    assert not closed.filter(unassigned_at__lt=F("assigned_at")).exists()
+
+
+def test_every_demo_cdr_is_rated_once_by_seed_demo():
+    seed(**SMALL)
+
+    assert CDRRating.objects.count() == CDR.objects.count()
+    assert set(CDRRating.objects.values_list("actor_label", flat=True)) == {"seed_demo"}
 
 
 def test_default_scale_network_spans_countries_and_cities():

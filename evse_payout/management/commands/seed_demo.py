@@ -1,43 +1,44 @@
 """Load a realistic demo network: Sub-CPOs, locations, EVSEs, payout accounts, assignments, CDRs.
 
+Everything goes through the services real data goes through, so demo data looks like real data,
+audit rows included: locations and EVSEs through the OCPI location import (`create_locations`), accounts through
+`create_payout_account`, assignments through `assign_evses` / `unassign_evses` /
+`deactivate_payout_account`, and CDRs through the OCPI CDR import (`import_cdr_batch`), which
+rates each one as it arrives. Only Sub-CPOs and location owners, which no service owns (staff set
+them in the Django admin), are written here.
+
 Deterministic: the same `--seed` gives the same ids, outputs, assignments and amounts (dates are
-relative to today, 00:00 UTC). The CDRs are inserted as `new` and then rated by the rating
-service, exactly as if they had arrived over OCPI.
+relative to today, 00:00 UTC).
 """
 
 import copy
-import hashlib
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from schwifty import IBAN
 from tqdm import tqdm
 
-from ...models import (
-    CDR,
-    EVSE,
-    Assignment,
-    CDRStatus,
-    Connector,
-    Location,
-    PayoutAccount,
-    PowerType,
-    SubCPO,
-    UnassignReason,
-)
+from ...models import CDR, EVSE, EVSEStatus, Location, PayoutAccount, PowerType, SubCPO
 from ...money import round_money
-from ...ocpi.schemas import canonical_json, json_compatible
-from ...services.rating import rerate_cdrs
+from ...services.accounts import create_payout_account
+from ...services.assignments import assign_evses, deactivate_payout_account, unassign_evses
+from ...services.ocpi_ingest import create_locations, import_cdr_batch
+
+ACTOR_NAME = "seed_demo"
+LOCATION_SHARE = 0.66  # of EVSEs at a location with an account; 92% of those get assigned
 
 BATCH = 2000
+SITE_BATCH = 200
 DEMO_PREFIX = "DEMO"
 VAT_RATE = Decimal("0.21")
 CURRENCY = "EUR"
@@ -183,6 +184,20 @@ AC_PRICES = ["0.35", "0.39", "0.42", "0.45", "0.49"]
 DC_PRICES = ["0.55", "0.59", "0.62", "0.65", "0.69"]
 
 
+COUNTRY_NAMES = list(COUNTRIES)
+COUNTRY_WEIGHTS = [COUNTRIES[country]["weight"] for country in COUNTRY_NAMES]
+# The second connector of a 50 kW DC charger.
+CHADEMO = {
+    "id": "2",
+    "standard": "CHADEMO",
+    "format": "CABLE",
+    "power_type": PowerType.DC.value,
+    "max_voltage": 500,
+    "max_amperage": 100,
+    "max_electric_power": 50000,
+}
+
+
 def _pick(rng: random.Random, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
@@ -192,11 +207,34 @@ def _iso(moment: datetime) -> str:
 
 
 @dataclass
+class DemoEVSE:
+    uid: str
+    evse_id: str
+    site: "Site"
+    profile: str
+    pk: int | None = None
+
+
+@dataclass
 class Site:
-    location: Location
+    """A planned location: its OCPI Location object (without EVSEs), owner, kind and EVSEs."""
+
+    payload: dict
+    owner: SubCPO | None
     kind: str
-    lat: float
-    lon: float
+    size: int = 0
+    evses: list[DemoEVSE] = field(default_factory=list)
+    location: Location | None = None
+
+
+@dataclass
+class AssignmentPlan:
+    """EVSE primary keys per account: assigned before (then unassigned), and assigned now."""
+
+    retired: list[PayoutAccount]
+    earlier: dict = field(default_factory=lambda: defaultdict(list))
+    unassigned: list[int] = field(default_factory=list)
+    current: dict = field(default_factory=lambda: defaultdict(list))
 
 
 @dataclass
@@ -248,17 +286,16 @@ class Command(BaseCommand):
         with transaction.atomic():
             sub_cpos = self.create_sub_cpos()
             accounts = self.create_accounts(sub_cpos)
-            sites, evse_rows = self.create_network(sub_cpos, evses)
-            self.create_assignments(evse_rows, accounts)
-        with transaction.atomic():
-            self.create_cdrs(evse_rows, sites, cdrs)
-        summary = self.rate()
+            sites = self.create_network(sub_cpos, evses)
+            self.create_assignments(sites, accounts)
+        self.create_cdrs(sites, cdrs)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Loaded demo data: {self.counts.sub_cpos} Sub-CPOs, "
                 f"{self.counts.locations:,} locations, {self.counts.evses:,} EVSEs "
                 f"({self.counts.assigned:,} assigned), {self.counts.accounts} payout accounts, "
-                f"{self.counts.cdrs:,} CDRs ({summary}) in {time.monotonic() - started:.1f} s."
+                f"{self.counts.cdrs:,} CDRs ({self.status_summary()}) in "
+                f"{time.monotonic() - started:.1f} s."
             )
         )
 
@@ -272,266 +309,315 @@ class Command(BaseCommand):
             leave=False,
         )
 
+    # -- Sub-CPOs and payout accounts ------------------------------------------------------------
+
     def create_sub_cpos(self) -> list[tuple[SubCPO, str]]:
+        # No service owns Sub-CPOs: staff create them in the Django admin.
         created = SubCPO.objects.bulk_create(
             SubCPO(name=name, country=country, vat_number=vat) for name, country, vat, _ in SUB_CPOS
         )
         self.counts.sub_cpos = len(created)
         return [(sub_cpo, kind) for sub_cpo, (*_, kind) in zip(created, SUB_CPOS, strict=True)]
 
-    def _iban(self, country: str, number: int) -> tuple[str, str]:
+    def _iban(self, country: str) -> tuple[str, str]:
         iban_country, bank, branch = COUNTRIES[country]["bank"]
+        number = self.rng.randrange(10**6, 10**7)
         iban = IBAN.generate(
             iban_country, bank_code=bank, account_code=f"{number:07d}", branch_code=branch
         )
         return str(iban), str(iban.bic) if iban.bic else ""
 
-    def create_accounts(self, sub_cpos) -> dict:
-        """Active accounts per holder (None = the CPO), plus one retired account."""
+    def _create_account(self, *, holder: SubCPO | None, country: str, **fields) -> PayoutAccount:
+        iban, bic = self._iban(country)
+        return create_payout_account(
+            holder=holder, iban=iban, bic=bic, currency=CURRENCY, actor=None, **fields
+        )
+
+    def _sub_cpo_account(self, sub_cpo: SubCPO, number: int) -> PayoutAccount:
         rng = self.rng
-        rows = []
-        for country, label in (("BEL", "Belgium"), ("DEU", "Germany")):
-            iban, bic = self._iban(country, rng.randrange(10**6, 10**7))
-            rows.append(
-                PayoutAccount(
-                    name=f"CPO own revenue – {label}",
-                    holder=None,
-                    account_holder_name="Demo Charge Point Operator NV",
-                    iban=iban,
-                    bic=bic,
-                    currency=CURRENCY,
-                )
+        return self._create_account(
+            holder=sub_cpo,
+            country=sub_cpo.country,
+            name=sub_cpo.name if number == 0 else f"{sub_cpo.name} – second site",
+            account_holder_name=sub_cpo.name[:70],
+            vat_number=sub_cpo.vat_number,
+            commission_percent=Decimal(rng.choice(["5.00", "8.00", "10.00", "12.50"])),
+            fee_per_kwh=Decimal(rng.choice(["0.0000", "0.0150", "0.0200", "0.0250"])),
+            fee_per_session=Decimal(rng.choice(["0.00", "0.25", "0.30", "0.50"])),
+        )
+
+    def create_accounts(self, sub_cpos) -> dict:
+        """Active accounts per holder (None = the CPO), plus one account to retire: it stays
+        active until `create_assignments` has given it EVSEs to unassign when it is deactivated."""
+        accounts = [
+            self._create_account(
+                holder=None,
+                country=country,
+                name=f"CPO own revenue – {label}",
+                account_holder_name="Demo Charge Point Operator NV",
             )
+            for country, label in (("BEL", "Belgium"), ("DEU", "Germany"))
+        ]
         for sub_cpo, _ in sub_cpos:
-            for number in range(1 + (rng.random() < 0.5)):
-                iban, bic = self._iban(sub_cpo.country, rng.randrange(10**6, 10**7))
-                rows.append(
-                    PayoutAccount(
-                        name=sub_cpo.name if number == 0 else f"{sub_cpo.name} – second site",
-                        holder=sub_cpo,
-                        account_holder_name=sub_cpo.name[:70],
-                        iban=iban,
-                        bic=bic,
-                        vat_number=sub_cpo.vat_number,
-                        currency=CURRENCY,
-                        commission_percent=Decimal(rng.choice(["5.00", "8.00", "10.00", "12.50"])),
-                        fee_per_kwh=Decimal(rng.choice(["0.0000", "0.0150", "0.0200", "0.0250"])),
-                        fee_per_session=Decimal(rng.choice(["0.00", "0.25", "0.30", "0.50"])),
-                    )
+            for number in range(1 + (self.rng.random() < 0.5)):
+                accounts.append(self._sub_cpo_account(sub_cpo, number))
+        retiring_holder = sub_cpos[0][0]
+        retiring = self._create_account(
+            holder=retiring_holder,
+            country=retiring_holder.country,
+            name=f"{retiring_holder.name} – closed account",
+            account_holder_name=retiring_holder.name[:70],
+            commission_percent=Decimal("10.00"),
+        )
+        self.counts.accounts = len(accounts) + 1
+        active = defaultdict(list)
+        for account in accounts:
+            active[account.holder_id].append(account)
+        return {"active": active, "retired": {retiring.holder_id: [retiring]}}
+
+    # -- Locations, EVSEs and connectors ---------------------------------------------------------
+
+    def create_network(self, sub_cpos, evse_total: int) -> list[Site]:
+        """Plan the sites and their EVSEs, import them as OCPI locations, then set owners."""
+        sites = self.plan_sites(sub_cpos, evse_total)
+        self.plan_evses(sites)
+        self.import_sites(sites)
+        self.set_owners(sites)
+        return sites
+
+    def plan_sites(self, sub_cpos, evse_total: int) -> list[Site]:
+        """Sites of 2 to 12 EVSEs until `evse_total`; about half owned by a Sub-CPO."""
+        by_country = defaultdict(list)
+        for sub_cpo, kind in sub_cpos:
+            by_country[sub_cpo.country].append((sub_cpo, kind))
+        sites, remaining = [], evse_total
+        while remaining > 0:
+            site = self._plan_site(len(sites) + 1, by_country)
+            site.size = min(self.rng.randint(2, 12), remaining)
+            sites.append(site)
+            remaining -= site.size
+        return sites
+
+    def _plan_site(self, number: int, by_country: dict) -> Site:
+        rng = self.rng
+        country = rng.choices(COUNTRY_NAMES, weights=COUNTRY_WEIGHTS)[0]
+        spec = COUNTRIES[country]
+        city = rng.choice(sorted(spec["cities"]))
+        postal_codes, lat, lon = spec["cities"][city]
+        owners = by_country.get(country, [])
+        if owners and rng.random() < 0.5:
+            owner, kind = rng.choice(owners)
+        else:
+            owner, kind = None, _pick(rng, CPO_SITES)
+        street = rng.choice(spec["streets"])
+        address = f"{street} {rng.randint(1, 240)}"
+        place = owner.name.split(" ")[0] if owner else spec["party"][1]
+        country_code, party_id = spec["party"]
+        postal_code = rng.choice(postal_codes)
+        last_updated = self.today - timedelta(days=DAYS + rng.randint(1, 400))
+        lat, lon = lat + rng.uniform(-0.04, 0.04), lon + rng.uniform(-0.06, 0.06)
+        payload = {
+            "country_code": country_code,
+            "party_id": party_id,
+            "id": f"{DEMO_PREFIX}{number:05d}",
+            "publish": True,
+            "name": f"{place} {SITE_WORDS[kind]} {city} {street}"[:255],
+            "address": address[:45],
+            "city": city,
+            "postal_code": postal_code,
+            "country": country,
+            "coordinates": {"latitude": f"{lat:.6f}", "longitude": f"{lon:.6f}"},
+            "time_zone": spec["tz"],
+            "last_updated": _iso(last_updated),
+        }
+        return Site(payload=payload, owner=owner, kind=kind)
+
+    def plan_evses(self, sites: list[Site]) -> None:
+        """The site's kind decides its chargers; the first five EVSEs cover every power type."""
+        every_power_type = iter(["ac1_3.7", "ac2_7.4", "ac2s_7.4", "ac3_22", "dc_150"])
+        for site in sites:
+            ocpi = site.payload
+            location_number = int(ocpi["id"][len(DEMO_PREFIX) :])
+            for index in range(1, site.size + 1):
+                profile = next(every_power_type, None) or _pick(self.rng, SITE_PROFILES[site.kind])
+                uid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+                evse_id = (
+                    f"{ocpi['country_code']}*{ocpi['party_id']}*E"
+                    f"{100000 + location_number}{index:03d}"
                 )
-        retired_holder = sub_cpos[0][0]
-        iban, bic = self._iban(retired_holder.country, rng.randrange(10**6, 10**7))
-        rows.append(
-            PayoutAccount(
-                name=f"{retired_holder.name} – closed account",
-                holder=retired_holder,
-                account_holder_name=retired_holder.name[:70],
-                iban=iban,
-                bic=bic,
-                currency=CURRENCY,
-                commission_percent=Decimal("10.00"),
-                is_active=False,
-                deactivated_at=self.today - timedelta(days=DAYS + 30),
+                site.evses.append(DemoEVSE(uid=uid, evse_id=evse_id, site=site, profile=profile))
+
+    @staticmethod
+    def _evse_payload(evse: DemoEVSE, last_updated: str) -> dict:
+        power_type, output, voltage, amperage, standard, fmt = PROFILES[evse.profile]
+        connectors = [
+            {
+                "id": "1",
+                "standard": standard,
+                "format": fmt,
+                "power_type": power_type.value,
+                "max_voltage": voltage,
+                "max_amperage": amperage,
+                "max_electric_power": int(Decimal(output) * 1000),
+            }
+        ]
+        if evse.profile == "dc_50":
+            connectors.append(CHADEMO)
+        return {
+            "uid": evse.uid,
+            "evse_id": evse.evse_id,
+            "status": EVSEStatus.AVAILABLE.value,
+            "connectors": [{**connector, "last_updated": last_updated} for connector in connectors],
+            "last_updated": last_updated,
+        }
+
+    def import_sites(self, sites: list[Site]) -> None:
+        """The sites through the OCPI location import, a batch of locations at a time."""
+        with self.progress(sum(site.size for site in sites), "EVSEs") as bar:
+            for start in range(0, len(sites), SITE_BATCH):
+                batch = sites[start : start + SITE_BATCH]
+                payloads = [
+                    {
+                        **site.payload,
+                        "evses": [
+                            self._evse_payload(evse, site.payload["last_updated"])
+                            for evse in site.evses
+                        ],
+                    }
+                    for site in batch
+                ]
+                for site, location in zip(batch, create_locations(payloads=payloads), strict=True):
+                    site.location = location
+                bar.update(sum(site.size for site in batch))
+        pks = dict(
+            EVSE.objects.filter(location__location_id__startswith=DEMO_PREFIX).values_list(
+                "uid", "pk"
             )
         )
-        for row in rows:
-            row.full_clean()
-        created = PayoutAccount.objects.bulk_create(rows)
-        self.counts.accounts = len(created)
-        active, retired = {}, {}
-        for account in created:
-            target = active if account.is_active else retired
-            target.setdefault(account.holder_id, []).append(account)
-        return {"active": active, "retired": retired}
-
-    def create_network(self, sub_cpos, evse_total: int):
-        rng = self.rng
-        countries = list(COUNTRIES)
-        country_weights = [COUNTRIES[c]["weight"] for c in countries]
-        by_country = {}
-        for sub_cpo, kind in sub_cpos:
-            by_country.setdefault(sub_cpo.country, []).append((sub_cpo, kind))
-
-        sites, plans = [], []
-        remaining, number = evse_total, 0
-        while remaining > 0:
-            number += 1
-            country = rng.choices(countries, weights=country_weights)[0]
-            spec = COUNTRIES[country]
-            city = rng.choice(sorted(spec["cities"]))
-            postal_codes, lat, lon = spec["cities"][city]
-            owners = by_country.get(country, [])
-            if owners and rng.random() < 0.5:
-                owner, kind = rng.choice(owners)
-            else:
-                owner, kind = None, _pick(rng, CPO_SITES)
-            street = rng.choice(spec["streets"])
-            address = f"{street} {rng.randint(1, 240)}"
-            place = owner.name.split(" ")[0] if owner else spec["party"][1]
-            country_code, party_id = spec["party"]
-            location = Location(
-                country_code=country_code,
-                party_id=party_id,
-                location_id=f"{DEMO_PREFIX}{number:05d}",
-                name=f"{place} {SITE_WORDS[kind]} {city} {street}"[:255],
-                address=address[:45],
-                postal_code=rng.choice(postal_codes),
-                city=city,
-                country=country,
-                time_zone=spec["tz"],
-                owner=owner,
-                last_updated=self.today - timedelta(days=DAYS + rng.randint(1, 400)),
-            )
-            site = Site(
-                location=location,
-                kind=kind,
-                lat=lat + rng.uniform(-0.04, 0.04),
-                lon=lon + rng.uniform(-0.06, 0.06),
-            )
-            size = min(rng.randint(2, 12), remaining)
-            sites.append(site)
-            plans.append((site, size))
-            remaining -= size
-
-        Location.objects.bulk_create((site.location for site in sites), batch_size=BATCH)
+        for site in sites:
+            for evse in site.evses:
+                evse.pk = pks[evse.uid]
         self.counts.locations = len(sites)
+        self.counts.evses = len(pks)
 
-        evse_rows, connectors = [], []
-        every_power_type = iter(["ac1_3.7", "ac2_7.4", "ac2s_7.4", "ac3_22", "dc_150"])
-        with self.progress(evse_total, "EVSEs") as bar:
-            for site, size in plans:
-                location = site.location
-                for index in range(1, size + 1):
-                    profile = next(every_power_type, None) or _pick(rng, SITE_PROFILES[site.kind])
-                    power_type, output, voltage, amperage, standard, fmt = PROFILES[profile]
-                    evse = EVSE(
-                        country_code=location.country_code,
-                        party_id=location.party_id,
-                        uid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                        evse_id=(
-                            f"{location.country_code}*{location.party_id}*E"
-                            f"{100000 + int(location.location_id[len(DEMO_PREFIX) :])}{index:03d}"
-                        ),
-                        location=location,
-                        power_type=power_type,
-                        output_kw=Decimal(output),
-                        last_updated=location.last_updated,
-                    )
-                    evse_rows.append((evse, site, profile))
-                    connectors.append(
-                        Connector(
-                            evse=evse,
-                            connector_id="1",
-                            standard=standard,
-                            format=fmt,
-                            power_type=power_type,
-                            max_voltage=voltage,
-                            max_amperage=amperage,
-                            max_electric_power=int(Decimal(output) * 1000),
-                            last_updated=location.last_updated,
-                        )
-                    )
-                    if profile == "dc_50":
-                        connectors.append(
-                            Connector(
-                                evse=evse,
-                                connector_id="2",
-                                standard="CHADEMO",
-                                format="CABLE",
-                                power_type=power_type,
-                                max_voltage=500,
-                                max_amperage=100,
-                                max_electric_power=50000,
-                                last_updated=location.last_updated,
-                            )
-                        )
-                bar.update(size)
-            for start in range(0, len(evse_rows), BATCH):
-                EVSE.objects.bulk_create([evse for evse, *_ in evse_rows[start : start + BATCH]])
-            for connector in connectors:
-                connector.evse_id = connector.evse.pk
-            Connector.objects.bulk_create(connectors, batch_size=BATCH)
-        self.counts.evses = len(evse_rows)
-        return sites, evse_rows
+    def set_owners(self, sites: list[Site]) -> None:
+        # OCPI does not say who owns a location and no service owns it: staff set it in the
+        # Django admin. One UPDATE per Sub-CPO does the same here.
+        by_owner = defaultdict(list)
+        for site in sites:
+            if site.owner is not None:
+                site.location.owner = site.owner
+                by_owner[site.owner].append(site.location.pk)
+        for owner, location_pks in by_owner.items():
+            Location.objects.filter(pk__in=location_pks).update(owner=owner)
 
-    def create_assignments(self, evse_rows, accounts) -> None:
+    # -- Assignments -----------------------------------------------------------------------------
+
+    def create_assignments(self, sites: list[Site], accounts: dict) -> None:
+        """Through the assignment services, so each step has its audit row (R7): earlier
+        assignments, closed by hand or by retiring their account (R4), then today's."""
+        plan = self.plan_assignments(sites, accounts)
+        for account, pks in plan.earlier.items():
+            self._assign(account, pks)
+        if plan.unassigned:
+            unassign_evses(evses=EVSE.objects.filter(pk__in=plan.unassigned), actor=None)
+        for account in plan.retired:
+            deactivate_payout_account(account=account, actor=None)
+        for account, pks in plan.current.items():
+            self._assign(account, pks)
+        self.counts.assigned = sum(len(pks) for pks in plan.current.values())
+
+    @staticmethod
+    def _assign(account: PayoutAccount, pks: list[int]) -> None:
+        assign_evses(
+            evses=EVSE.objects.filter(pk__in=pks),
+            account_id=account.pk,
+            actor=None,
+            expected_count=len(pks),
+        )
+
+    def plan_assignments(self, sites: list[Site], accounts: dict) -> AssignmentPlan:
         """About 60% of EVSEs assigned, a location mostly to one account (R2: the owner's)."""
         rng = self.rng
         active, retired = accounts["active"], accounts["retired"]
-        rows, decided = [], {}
-        for evse, site, _ in evse_rows:
-            location = site.location
-            if location.pk not in decided:
-                candidates = active.get(location.owner_id, [])
-                chosen = rng.choice(candidates) if candidates and rng.random() < 0.66 else None
-                decided[location.pk] = (chosen, rng.randint(20, DAYS + 200))
-            account, age_days = decided[location.pk]
-            if account is None or rng.random() > 0.92:
-                continue
-            assigned_at = self.today - timedelta(days=age_days, minutes=rng.randint(0, 1439))
-            if rng.random() < 0.04:
-                # An earlier assignment, closed before the current one began.
-                earlier = rng.choice(retired.get(location.owner_id) or [account])
-                reason = (
-                    UnassignReason.ACCOUNT_DEACTIVATED
-                    if not earlier.is_active
-                    else UnassignReason.MANUAL
-                )
-                rows.append(
-                    Assignment(
-                        evse=evse,
-                        payout_account=earlier,
-                        assigned_at=assigned_at - timedelta(days=rng.randint(60, 300)),
-                        unassigned_at=assigned_at - timedelta(days=rng.randint(1, 30)),
-                        unassign_reason=reason,
-                    )
-                )
-            rows.append(Assignment(evse=evse, payout_account=account, assigned_at=assigned_at))
-            self.counts.assigned += 1
-        Assignment.objects.bulk_create(rows, batch_size=BATCH)
+        plan = AssignmentPlan(retired=[account for group in retired.values() for account in group])
+        seen = chosen_evses = 0
+        for site in sites:
+            owner_pk = site.owner.pk if site.owner else None
+            candidates = active.get(owner_pk, [])
+            seen += site.size
+            # A location is chosen whole; the running quota keeps the chosen share near 66% of
+            # the EVSEs even in a demo of a few locations.
+            chosen = None
+            if candidates and chosen_evses + site.size * rng.random() <= LOCATION_SHARE * seen:
+                chosen = rng.choice(candidates)
+                chosen_evses += site.size
+            for evse in site.evses:
+                if chosen is None or rng.random() > 0.92:
+                    continue
+                # Some history, even in the smallest demo.
+                if not plan.earlier or rng.random() < 0.04:
+                    earlier = rng.choice(retired.get(owner_pk) or [chosen])
+                    plan.earlier[earlier].append(evse.pk)
+                    if earlier not in plan.retired:
+                        plan.unassigned.append(evse.pk)
+                plan.current[chosen].append(evse.pk)
+        return plan
 
-    def create_cdrs(self, evse_rows, sites, total: int) -> None:
+    # -- CDRs ------------------------------------------------------------------------------------
+
+    def create_cdrs(self, sites: list[Site], total: int) -> None:
+        """`total` OCPI CDRs through the CDR import (stored and rated as they arrive), in
+        batches, all or none."""
+        next_cdr = self._cdr_source(sites)
+        records = []
+        with transaction.atomic(), self.progress(total, "CDRs") as bar:
+            for number in range(1, total + 1):
+                records.append((number, next_cdr(number)))
+                if len(records) >= BATCH:
+                    self._import_cdrs(records)
+                    bar.update(len(records))
+                    records = []
+            self._import_cdrs(records)
+            bar.update(len(records))
+        self.counts.cdrs = total
+
+    def _import_cdrs(self, records: list[tuple[int, dict]]) -> None:
+        if not records:
+            return
+        result = import_cdr_batch(records=records, actor_name=ACTOR_NAME)
+        if result.rejected:
+            number, reason = result.rejected[0]
+            raise CommandError(f"The CDR import refused demo CDR {self._cdr_id(number)}: {reason}")
+
+    def _cdr_source(self, sites: list[Site]):
+        """A function giving the OCPI CDR numbered n: 1% for EVSEs the back office does not know,
+        0.3% credits of earlier sessions, the rest sessions on the network."""
         rng = self.rng
         tariffs = {
-            site.location.location_id: (
-                Decimal(rng.choice(AC_PRICES)),
-                Decimal(rng.choice(DC_PRICES)),
-            )
+            id(site): (Decimal(rng.choice(AC_PRICES)), Decimal(rng.choice(DC_PRICES)))
             for site in sites
         }
+        evses = [evse for site in sites for evse in site.evses]
         # Fast chargers see more sessions than a hotel's AC points.
-        cum_weights = list(
-            accumulate(3 if profile.startswith("dc") else 1 for *_, profile in evse_rows)
-        )
+        cum_weights = list(accumulate(3 if evse.profile.startswith("dc") else 1 for evse in evses))
         originals = []
-        batch = []
-        with self.progress(total, "CDRs") as bar:
-            for number in range(1, total + 1):
-                roll = rng.random()
-                if roll < 0.01:
-                    batch.append(self.unknown_evse_cdr(number, sites))
-                elif roll < 0.013 and originals:
-                    batch.append(self.credit_cdr(number, rng.choice(originals)))
-                else:
-                    evse, site, profile = rng.choices(evse_rows, cum_weights=cum_weights)[0]
-                    ac_price, dc_price = tariffs[site.location.location_id]
-                    cdr = self.cdr(
-                        number,
-                        evse=evse,
-                        site=site,
-                        profile=profile,
-                        price=dc_price if profile.startswith("dc") else ac_price,
-                    )
-                    batch.append(cdr)
-                    if len(originals) < 500 and rng.random() < 0.05:
-                        originals.append(cdr)
-                if len(batch) >= BATCH:
-                    CDR.objects.bulk_create(batch)
-                    bar.update(len(batch))
-                    batch = []
-            CDR.objects.bulk_create(batch)
-            bar.update(len(batch))
-        self.counts.cdrs = total
+
+        def next_cdr(number: int) -> dict:
+            roll = rng.random()
+            if roll < 0.01:
+                return self.unknown_evse_cdr(number, sites)
+            if roll < 0.013 and originals:
+                return self.credit_cdr(number, rng.choice(originals))
+            evse = rng.choices(evses, cum_weights=cum_weights)[0]
+            ac_price, dc_price = tariffs[id(evse.site)]
+            price = dc_price if evse.profile.startswith("dc") else ac_price
+            cdr = self.session_cdr(number, evse=evse, price=price)
+            if len(originals) < 500 and rng.random() < 0.05:
+                originals.append(cdr)
+            return cdr
+
+        return next_cdr
 
     def _session(self, profile: str):
         rng = self.rng
@@ -548,141 +634,70 @@ class Command(BaseCommand):
         start = end - timedelta(seconds=int(hours * 3600))
         return energy, hours, start, end
 
-    def cdr(self, number, *, evse, site, profile, price) -> CDR:
-        energy, hours, start, end = self._session(profile)
-        excl = round_money(energy * price, CURRENCY)
-        incl = round_money(excl * (1 + VAT_RATE), CURRENCY)
-        return self._row(
-            number,
-            evse=evse,
-            location=site.location,
-            evse_uid=evse.uid,
-            evse_id=evse.evse_id,
-            site=site,
-            profile=profile,
-            energy=energy,
-            hours=hours,
-            start=start,
-            end=end,
-            excl=excl,
-            incl=incl,
+    def session_cdr(self, number: int, *, evse: DemoEVSE, price: Decimal) -> dict:
+        return self._cdr(
+            number, site=evse.site, evse_uid=evse.uid, evse_id=evse.evse_id, profile=evse.profile,
             price=price,
-        )
+        )  # fmt: skip
 
-    def unknown_evse_cdr(self, number, sites) -> CDR:
+    def unknown_evse_cdr(self, number: int, sites: list[Site]) -> dict:
         """A CDR for an EVSE the back office does not know (e.g. installed, not yet imported)."""
         rng = self.rng
         site = rng.choice(sites)
-        location = site.location
-        profile = "ac3_22"
-        energy, hours, start, end = self._session(profile)
-        price = Decimal(AC_PRICES[0])
-        excl = round_money(energy * price, CURRENCY)
-        return self._row(
+        ocpi = site.payload
+        return self._cdr(
             number,
-            evse=None,
-            location=location,
-            evse_uid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            evse_id=f"{location.country_code}*{location.party_id}*E9{rng.randrange(10**8):08d}",
             site=site,
-            profile=profile,
-            energy=energy,
-            hours=hours,
-            start=start,
-            end=end,
-            excl=excl,
-            incl=round_money(excl * (1 + VAT_RATE), CURRENCY),
-            price=price,
+            evse_uid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            evse_id=f"{ocpi['country_code']}*{ocpi['party_id']}*E9{rng.randrange(10**8):08d}",
+            profile="ac3_22",
+            price=Decimal(AC_PRICES[0]),
         )
 
-    def credit_cdr(self, number, original: CDR) -> CDR:
+    def credit_cdr(self, number: int, original: dict) -> dict:
         """A credit CDR reversing an earlier session (OCPI `credit: true`, negative totals)."""
-        raw = copy.deepcopy(original.raw)
-        end = min(original.end_date_time + timedelta(days=2), self.today - timedelta(minutes=5))
-        cdr_id = self._cdr_id(number)
-        raw.update(
-            id=cdr_id,
+        ended = datetime.fromisoformat(original["end_date_time"])
+        end = min(ended + timedelta(days=2), self.today - timedelta(minutes=5))
+        total = original["total_cost"]
+        credit = copy.deepcopy(original)
+        credit.update(
+            id=self._cdr_id(number),
             credit=True,
-            credit_reference_id=original.cdr_id,
-            total_cost={
-                "excl_vat": -original.total_cost_excl_vat,
-                "incl_vat": -original.total_cost_incl_vat,
-            },
+            credit_reference_id=original["id"],
+            total_cost={"excl_vat": -total["excl_vat"], "incl_vat": -total["incl_vat"]},
             last_updated=_iso(end),
         )
-        copied = {
-            field.attname: getattr(original, field.attname)
-            for field in CDR._meta.concrete_fields
-            if not field.primary_key
-        }
-        return CDR(
-            **{
-                **copied,
-                "cdr_id": cdr_id,
-                "total_cost_excl_vat": -original.total_cost_excl_vat,
-                "total_cost_incl_vat": -original.total_cost_incl_vat,
-                "credit": True,
-                "credit_reference_id": original.cdr_id,
-                "last_updated": end,
-                "raw": json_compatible(raw),
-                "content_hash": self._hash(raw),
-                "received_at": end,
-            }
-        )
+        return credit
 
     @staticmethod
     def _cdr_id(number: int) -> str:
         return f"{DEMO_PREFIX}-{number:08d}"
 
-    @staticmethod
-    def _hash(raw: dict) -> str:
-        # The content hash OCPI intake computes, so re-sending a demo CDR is recognised as such.
-        return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
-
-    def _row(
-        self,
-        number,
-        *,
-        evse,
-        location,
-        evse_uid,
-        evse_id,
-        site,
-        profile,
-        energy,
-        hours,
-        start,
-        end,
-        excl,
-        incl,
-        price,
-    ) -> CDR:
+    def _cdr(self, number, *, site: Site, evse_uid, evse_id, profile, price) -> dict:
+        """One session as an OCPI 2.2.1 CDR object (amounts as Decimals, as a parser gives them)."""
         rng = self.rng
+        energy, hours, start, end = self._session(profile)
+        excl = round_money(energy * price, CURRENCY)
+        incl = round_money(excl * (1 + VAT_RATE), CURRENCY)
         power_type, *_, standard, fmt = PROFILES[profile]
-        cdr_id = self._cdr_id(number)
-        token_uid = f"{rng.getrandbits(56):014X}"
-        raw = {
-            "country_code": location.country_code,
-            "party_id": location.party_id,
-            "id": cdr_id,
+        ocpi = site.payload
+        country_code, party_id = ocpi["country_code"], ocpi["party_id"]
+        return {
+            "country_code": country_code,
+            "party_id": party_id,
+            "id": self._cdr_id(number),
             "start_date_time": _iso(start),
             "end_date_time": _iso(end),
             "cdr_token": {
-                "country_code": location.country_code,
+                "country_code": country_code,
                 "party_id": "EMP",
-                "uid": token_uid,
+                "uid": f"{rng.getrandbits(56):014X}",
                 "type": "RFID",
-                "contract_id": f"{location.country_code}-EMP-C{rng.randrange(10**8):08d}",
+                "contract_id": f"{country_code}-EMP-C{rng.randrange(10**8):08d}",
             },
             "auth_method": "WHITELIST",
             "cdr_location": {
-                "id": location.location_id,
-                "name": location.name,
-                "address": location.address,
-                "city": location.city,
-                "postal_code": location.postal_code,
-                "country": location.country,
-                "coordinates": {"latitude": f"{site.lat:.6f}", "longitude": f"{site.lon:.6f}"},
+                **{key: ocpi[key] for key in ("id", "name", "address", "city", "postal_code", "country", "coordinates")},
                 "evse_uid": evse_uid,
                 "evse_id": evse_id,
                 "connector_id": "1",
@@ -693,8 +708,8 @@ class Command(BaseCommand):
             "currency": CURRENCY,
             "tariffs": [
                 {
-                    "country_code": location.country_code,
-                    "party_id": location.party_id,
+                    "country_code": country_code,
+                    "party_id": party_id,
                     "id": f"{'DC' if profile.startswith('dc') else 'AC'}-{price}",
                     "currency": CURRENCY,
                     "elements": [
@@ -718,37 +733,13 @@ class Command(BaseCommand):
             "total_time": hours,
             "last_updated": _iso(end),
         }  # fmt: skip
-        return CDR(
-            country_code=location.country_code,
-            party_id=location.party_id,
-            cdr_id=cdr_id,
-            start_date_time=start,
-            end_date_time=end,
-            location=location,
-            evse=evse,
-            location_ocpi_id=location.location_id,
-            evse_uid=evse_uid,
-            evse_id_raw=evse_id,
-            currency=CURRENCY,
-            total_energy=energy,
-            total_time=hours,
-            total_cost_excl_vat=excl,
-            total_cost_incl_vat=incl,
-            last_updated=end,
-            raw=json_compatible(raw),
-            content_hash=self._hash(raw),
-            received_at=end + timedelta(seconds=rng.randint(5, 600)),
-            status=CDRStatus.NEW,
-        )
 
-    def rate(self) -> str:
-        """Rate every CDR through the rating service, as intake would have."""
-        with self.progress(self.counts.cdrs, "Rating") as bar:
-            summary = rerate_cdrs(
-                cdrs=CDR.objects.all(), actor_name="seed_demo", progress=bar.update
-            )
-        by_status = ", ".join(
-            f"{count:,} {status.replace('_', ' ')}"
-            for status, count in sorted(summary.by_status.items())
+    def status_summary(self) -> str:
+        by_status = (
+            CDR.objects.filter(cdr_id__startswith=DEMO_PREFIX)
+            .values_list("status")
+            .annotate(count=Count("pk"))
+            .order_by("status")
         )
-        return by_status or "none"
+        summary = ", ".join(f"{count:,} {status.replace('_', ' ')}" for status, count in by_status)
+        return summary or "none"
