@@ -14,3 +14,5 @@ DATABASES = {  # noqa: F811
 }
 # Scenarios probe pages that may not exist yet; their 404s are reported by the harness, not logged.
 LOGGING = {**LOGGING, "loggers": {"django.request": {"level": "ERROR"}}}
+# The product's URLs plus the bench-only admin of the fair page baselines (bench/admin_baseline.py).
+ROOT_URLCONF = "bench.urls"
