@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_tables2.paginators import LazyPaginator
 
 from ..forms.cdrs import CDRRerateForm
 from ..models import CDR, CDRStatus
@@ -22,7 +21,7 @@ from ..selectors.cdrs import (
 )
 from ..services.rating import rerate_cdrs
 from ..tables.cdrs import CDRTable
-from ..tables.evses import paginate_table
+from .listing import CappedCountPaginator, capped_count, paginate_table
 
 VIEW_PERM = "evse_payout.view_cdr"
 RERATE_PERM = "evse_payout.change_cdr"
@@ -55,12 +54,48 @@ def _back_url(request, filter_query: str) -> str:
     return _overview_url(filter_query)
 
 
+# The overview's quick-filter tabs: (status value, label); "" is every status.
+STATUS_TABS = (
+    ("", "All"),
+    (CDRStatus.NOT_INVOICEABLE, "Not invoiceable"),
+    (CDRStatus.RATED, "Rated"),
+    (CDRStatus.INVOICED, "Invoiced"),
+    (CDRStatus.NEW, "New"),
+)
+
+
+def _status_tabs(request) -> list[dict]:
+    """One tab per status with its link (the other filters kept) and its (capped) count."""
+    others = request.GET.copy()
+    for key in ("status", "page"):
+        others.pop(key, None)
+    base = filter_cdrs(others)
+    matching = base.qs if base.is_valid() else base.queryset.none()
+    current = request.GET.get("status", "")
+    tabs = []
+    for status, label in STATUS_TABS:
+        query = others.copy()
+        if status:
+            query["status"] = status
+        count, exact = capped_count(matching.filter(status=status) if status else matching)
+        tabs.append(
+            {
+                "label": label,
+                "url": _overview_url(query.urlencode()),
+                "count": count,
+                "exact": exact,
+                "active": current == status,
+            }
+        )
+    return tabs
+
+
 @permission_required(VIEW_PERM, raise_exception=True)
 def cdr_list(request):
     filterset = filter_cdrs(request.GET)
     can_rerate = request.user.has_perm(RERATE_PERM)
     table = CDRTable(filterset.qs, exclude=() if can_rerate else ("select",))
-    paginate_table(request, table, paginator_class=LazyPaginator)
+    paginate_table(request, table, paginator_class=CappedCountPaginator)
     filter_query = request.GET.copy()
     for key in ("page", "per_page", "sort"):
         filter_query.pop(key, None)
@@ -68,6 +103,7 @@ def cdr_list(request):
         "title": "CDR overview",
         "filter": filterset,
         "table": table,
+        "tabs": _status_tabs(request),
         "can_rerate": can_rerate,
         "filter_query": filter_query.urlencode(),
         "is_filtered": any(request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice")),

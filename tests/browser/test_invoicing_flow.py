@@ -61,6 +61,11 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
     ).to_be_visible()
     expect(page.locator("#result_list")).to_contain_text("-100.00 EUR")
     page.get_by_role("button", name="Finalize").click()
+    expect(page.locator("#finalize-summary")).to_contain_text(
+        "Finalizing gives 1 draft statement (2 CDRs; net payout 1,260.00 EUR)"
+    )
+    assert Invoice.objects.get().status == InvoiceStatus.DRAFT
+    page.get_by_role("button", name="Confirm").click()
 
     statement = Invoice.objects.get()
     assert statement.status == InvoiceStatus.FINAL

@@ -335,3 +335,43 @@ def test_statement_csv_download_streams_every_line(viewer_client):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
     assert len(rows) == 31
     assert rows[1][-3:] == ["1.00", "9.00", "no"]
+
+
+# --- finalize asks first (issue 15, problem 3) ---------------------------------------------------
+
+
+def test_finalize_all_drafts_first_shows_a_confirmation_with_the_figures(finance_client):
+    run = drafted_run(accounts=2)
+    names = sorted(Invoice.objects.values_list("payout_account__name", flat=True))
+
+    response = finance_client.get(reverse("evse_payout:invoice_run_finalize", args=[run.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Finalizing gives 2 draft statements (4 CDRs; net payout 36.00 EUR)" in page
+    assert all(name in page for name in names)
+    assert "This cannot be undone" in page
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.DRAFT}
+
+
+def test_finalize_one_statement_first_shows_a_confirmation(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    response = finance_client.get(reverse("evse_payout:invoice_finalize", args=[invoice.pk]))
+
+    assert "Finalizing gives 1 draft statement (2 CDRs; net payout 18.00 EUR)" in (
+        response.content.decode()
+    )
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.DRAFT
+
+
+def test_the_statement_page_finalize_button_leads_to_the_confirmation(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_detail", args=[invoice.pk]))
+
+    confirm_url = reverse("evse_payout:invoice_finalize", args=[invoice.pk])
+    assert f'<form method="get" action="{confirm_url}">' in page.content.decode()
