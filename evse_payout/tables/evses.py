@@ -1,10 +1,9 @@
-"""The tables of the Payout EVSE assignment pages (django-tables2), and their paging rules."""
+"""The tables of the Payout EVSE assignment pages (django-tables2)."""
 
 from functools import cache, cached_property
 from urllib.parse import quote_plus
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -14,40 +13,9 @@ from ..selectors.evses import attach_unassigned_cdr_totals
 from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
 
-PER_PAGE_CHOICES = (25, 50, 100, 500)
 # A page shows a handful of countries many times over; pycountry is asked once per country.
 _country_name = cache(country_name)
 CPO_OWN = "CPO (own)"
-
-
-def paginate_table(request, table, *, paginator_class=Paginator):
-    """Sort and paginate `table` from the request: `sort`, `page` and `per_page` (one of the choices).
-
-    Unlike django-tables2's RequestConfig this refuses page sizes outside `PER_PAGE_CHOICES`, so a
-    hand-made URL cannot ask for a million rows. A page number out of range shows the last page.
-    """
-    table.request = request
-    order_by = request.GET.getlist(table.prefixed_order_by_field)
-    if order_by:
-        table.order_by = order_by
-    try:
-        per_page = int(request.GET.get(table.prefixed_per_page_field, ""))
-    except ValueError:
-        per_page = PER_PAGE_CHOICES[0]
-    if per_page not in PER_PAGE_CHOICES:
-        per_page = PER_PAGE_CHOICES[0]
-    table.per_page_choices = PER_PAGE_CHOICES
-    try:
-        table.paginate(
-            paginator_class=paginator_class,
-            per_page=per_page,
-            page=request.GET.get(table.prefixed_page_field, 1),
-        )
-    except PageNotAnInteger:
-        table.page = table.paginator.page(1)
-    except EmptyPage:
-        table.page = table.paginator.page(table.paginator.num_pages)
-    return table
 
 
 def _evse_url(record, table):

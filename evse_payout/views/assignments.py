@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
@@ -24,7 +23,8 @@ from ..selectors.evses import (
     unassigned_evses,
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
-from ..tables.evses import AssignedEVSETable, UnassignedEVSETable, paginate_table
+from ..tables.evses import AssignedEVSETable, UnassignedEVSETable
+from .listing import paginate_table, render_listing
 
 VIEW_PERMISSION = "evse_payout.view_evse"
 ASSIGN_PERMISSION = "evse_payout.add_assignment"
@@ -85,12 +85,7 @@ def _listing(request, *, filterset, table_class, context):
         "can_change": can_change,
         "filters": filters.urlencode(),
     }
-    template = "evse_payout/assignment_evses.html"
-    if request.htmx:
-        template += "#listing"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_listing(request, "evse_payout/assignment_evses.html", context)
 
 
 def evses_unassigned(request):

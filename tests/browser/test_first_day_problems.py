@@ -1,0 +1,73 @@
+"""Issue 15's ten first-day problems, each tried in headless Chromium as a new user would."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Permission
+from playwright.sync_api import expect
+
+from evse_payout.models import CDR, CDRStatus
+from evse_payout.services.rating import rerate_cdrs
+from tests.factories import AssignmentFactory, CDRFactory, EVSEFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAYOUT_MANAGER_PERMISSIONS = [
+    "view_evse",
+    "view_assignment",
+    "view_payoutaccount",
+    "add_assignment",
+    "view_cdr",
+    "change_cdr",
+]
+
+
+@pytest.fixture
+def payout_manager():
+    # Transactional tests flush the groups of the data migration, so grant the permissions directly.
+    user = UserFactory(username="pm")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="evse_payout", codename__in=PAYOUT_MANAGER_PERMISSIONS
+        )
+    )
+    return user
+
+
+def test_not_invoiceable_tab_shows_only_not_invoiceable_cdrs(page, login, payout_manager):
+    unassigned = EVSEFactory(evse_id="BE*BEC*E0001")
+    assigned = AssignmentFactory(evse=EVSEFactory(evse_id="BE*BEC*E0002")).evse
+    CDRFactory.create_batch(2, evse=unassigned)
+    CDRFactory.create_batch(3, evse=assigned)
+    rerate_cdrs(cdrs=CDR.objects.all())
+    login(payout_manager)
+
+    page.goto("/cdrs/")
+    expect(page.locator("#results-count")).to_have_text("5 matching CDRs")
+    page.get_by_role("link", name="Not invoiceable (2)").click()
+
+    expect(page).to_have_url(re.compile(r"status=not_invoiceable"))
+    expect(page.locator("#results-count")).to_have_text("2 matching CDRs")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="Not invoiceable")).to_have_count(2)
+    page.get_by_role("link", name="Rated (3)").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.get_by_role("link", name="Rated (3)")).to_have_attribute("aria-current", "page")
+
+
+def test_rerate_from_the_cdr_page_succeeds_for_a_large_id(page, login, payout_manager):
+    evse = EVSEFactory(evse_id="BE*BEC*E0001")
+    cdr = CDRFactory(pk=12345, evse=evse)  # "12,345" once localized: the bug of problem 2
+    rerate_cdrs(cdrs=CDR.objects.all())
+    AssignmentFactory(evse=evse)
+    login(payout_manager)
+
+    page.goto(f"/cdrs/{cdr.pk}/")
+    page.get_by_role("button", name="Rerate CDR").click()
+    expect(page.get_by_role("heading", name="Re-rate 1 CDR?")).to_be_visible()
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Re-rated 1 CDR")
+    expect(page).to_have_url(re.compile(rf"/cdrs/{cdr.pk}/$"))
+    assert CDR.objects.get(pk=cdr.pk).status == CDRStatus.RATED
