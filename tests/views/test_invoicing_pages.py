@@ -269,6 +269,18 @@ def test_statement_lines_are_paginated(finance_client):
 
     assert page.count('<tr class="') + page.count("<tr >") >= 1
     assert "Next ›" in page
+    # The page (and its printout) must not pass for the whole statement (issue 15, problem 4).
+    assert "Lines 1–25 of 30 shown." in page
+    assert "The totals below are for all 30 lines; download the CSV for every line" in page
+
+
+def test_a_statement_on_one_page_has_no_partial_lines_note(finance_client):
+    drafted_run(per_account=2)
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_detail", args=[invoice.pk]))
+
+    assert "partial-lines-note" not in page.content.decode()
 
 
 def test_finalize_button_gives_the_statement_its_number(finance_client):
