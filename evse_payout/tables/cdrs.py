@@ -29,7 +29,6 @@ class CDRTable(LeanTable):
     end = DateTimeColumn(
         verbose_name="End",
         accessor="end_date_time",
-        format="Y-m-d H:i",
         order_by=("end_date_time", "pk"),
     )
     cdr_id = tables.Column(

@@ -109,9 +109,7 @@ class UnassignedEVSETable(LeanTable):
 class AssignedEVSETable(UnassignedEVSETable):
     """The EVSEs of one payout account, with when and by whom they were assigned."""
 
-    assigned_since = DateTimeColumn(
-        verbose_name="Assigned since", format="Y-m-d H:i", orderable=False
-    )
+    assigned_since = DateTimeColumn(verbose_name="Assigned since", orderable=False)
     assigned_by_name = tables.Column(verbose_name="Assigned by", orderable=False, default="—")
 
     class Meta(UnassignedEVSETable.Meta):
