@@ -4,18 +4,13 @@ import django_tables2 as tables
 from django.utils.html import format_html
 
 from ..models import CDRStatus
+from ..money import format_money
 from .lean import DateTimeColumn, LeanTable
 
 EMPTY_TEXT = (
     "No CDRs match these filters. Clear or widen the filters; new CDRs arrive over OCPI or with "
     "the import_cdrs command."
 )
-
-
-def _money(value, currency):
-    if value is None:
-        return "—"
-    return f"{value:,.2f} {currency}"
 
 
 class CDRTable(LeanTable):
@@ -90,7 +85,7 @@ class CDRTable(LeanTable):
         return f"{value:,.3f}"
 
     def render_total(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)
 
     def render_status(self, value, record):
         label = record.get_status_display()
@@ -106,7 +101,7 @@ class CDRTable(LeanTable):
         )
 
     def render_fee(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)
 
     def render_payout(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)

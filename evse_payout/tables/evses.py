@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from ..models import CDRReason, CDRStatus
+from ..money import format_count, format_money
 from ..selectors.evses import attach_unassigned_cdr_totals
 from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
@@ -87,7 +88,7 @@ class UnassignedEVSETable(LeanTable):
             '<a href="{}{}">{}</a>',
             self.unassigned_cdrs_url,
             quote_plus(record.evse_id),
-            f"{value:,}",
+            format_count(value),
         )
 
     @cached_property
@@ -103,7 +104,7 @@ class UnassignedEVSETable(LeanTable):
             return "—"
         if record.unassigned_cdr_currencies > 1:
             return "mixed currencies"
-        return f"{value:,.2f} {record.unassigned_cdr_currency}"
+        return format_money(value, record.unassigned_cdr_currency)
 
 
 class AssignedEVSETable(UnassignedEVSETable):

@@ -1,7 +1,5 @@
 """Tables of the invoice run pages: runs, a run's statements, a statement's lines."""
 
-from decimal import Decimal
-
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
@@ -9,19 +7,10 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 
 from ..models import InvoiceStatus
-from ..money import minor_unit
+from ..money import format_count, format_money
 from ..services.invoicing import line_amounts
 
 NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
-
-
-def format_money(value, currency: str) -> str:
-    """`1,234.50 EUR`: thousands separators, the currency's minor unit."""
-    return f"{number_format(Decimal(value), minor_unit(currency), force_grouping=True)} {currency}"
-
-
-def format_count(value) -> str:
-    return number_format(value or 0, force_grouping=True)
 
 
 def statement_label(invoice) -> str:
