@@ -9,14 +9,22 @@ from datetime import UTC, datetime, time
 import django_filters
 from django import forms
 
-from ..models import EVSE, CDRReason, CDRStatus, InvoiceRunExclusion, PayoutAccount, SubCPO
+from ..models import (
+    CPO_OWN_LABEL,
+    EVSE,
+    CDRReason,
+    CDRStatus,
+    InvoiceRunExclusion,
+    PayoutAccount,
+    SubCPO,
+)
 from ..validators import EVSE_ID_PATTERN, normalize_evse_id
 
 OWN = "own"
 
 
 def sub_cpo_choices():
-    return [(OWN, "CPO (own)")] + [
+    return [(OWN, CPO_OWN_LABEL)] + [
         (str(pk), name)
         for pk, name in SubCPO.objects.order_by("name", "pk").values_list("pk", "name")
     ]

@@ -6,7 +6,7 @@ import pycountry
 from django import forms
 from django.db.models import Q
 
-from ..models import PayoutAccount, SubCPO
+from ..models import CPO_OWN_LABEL, PayoutAccount, SubCPO
 from ..validators import normalize_iban
 
 
@@ -25,9 +25,9 @@ class PayoutAccountForm(forms.ModelForm):
         label="Holder",
         queryset=SubCPO.objects.none(),
         required=False,
-        empty_label="CPO (own account)",
+        empty_label=CPO_OWN_LABEL,
         help_text="The Sub-CPO paid through this account. Only EVSEs of this owner can be "
-        "assigned to it. Leave “CPO (own account)” for the CPO's own EVSEs.",
+        "assigned to it. Leave “" + CPO_OWN_LABEL + "” for the CPO's own EVSEs.",
     )
     currency = forms.ChoiceField(
         label="Currency",

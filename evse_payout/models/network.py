@@ -6,6 +6,10 @@ from django.db.models import Q
 
 from ..validators import country_name, normalize_evse_id, validate_country_alpha3, validate_evse_id
 
+# How the CPO reads wherever an owner or holder is shown (a Location without owner, an account
+# without holder): tables, filters, pickers, messages and the admin all use this one label.
+CPO_OWN_LABEL = "CPO (own)"
+
 
 class SubCPO(models.Model):
     """An external client that owns EVSEs and is paid out for them."""

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from ..models import CDRReason, CDRStatus
+from ..models import CPO_OWN_LABEL, CDRReason, CDRStatus
 from ..money import format_count, format_money
 from ..selectors.evses import attach_unassigned_cdr_totals
 from ..validators import country_name
@@ -16,7 +16,6 @@ from .lean import DateTimeColumn, LeanTable
 
 # A page shows a handful of countries many times over; pycountry is asked once per country.
 _country_name = cache(country_name)
-CPO_OWN = "CPO (own)"
 
 
 def _evse_url(record, table):
@@ -31,12 +30,14 @@ class UnassignedEVSETable(LeanTable):
         accessor="pk",
         attrs={
             "th__input": {"data-check-all": "evse", "aria-label": "Select all EVSEs on this page"},
-            "td__input": {"aria-label": "Select EVSE"},
         },
     )
     evse_id = tables.Column(verbose_name="EVSE ID", order_by=("evse_id", "pk"), linkify=_evse_url)
     sub_cpo = tables.Column(
-        verbose_name="Sub-CPO", accessor="location__owner__name", default=CPO_OWN, orderable=False
+        verbose_name="Sub-CPO",
+        accessor="location__owner__name",
+        default=CPO_OWN_LABEL,
+        orderable=False,
     )
     output = tables.Column(
         verbose_name="Output",
@@ -74,6 +75,18 @@ class UnassignedEVSETable(LeanTable):
 
     def prepare_records(self, records):
         attach_unassigned_cdr_totals(records)
+
+    def render_evse(self, value, record):
+        """The row's checkbox, named by its EVSE ID and carrying its owner for the owner check."""
+        owner = record.location.owner
+        return format_html(
+            '<input type="checkbox" name="evse" value="{}" aria-label="Select {}"'
+            ' data-owner="{}" data-owner-name="{}" />',
+            value,
+            record.evse_id,
+            owner.pk if owner else "own",
+            owner.name if owner else CPO_OWN_LABEL,
+        )
 
     def render_output(self, value):
         return f"{value:,.2f} kW"

@@ -228,7 +228,9 @@ class LeanTable(tables.Table):
         default = as_cell(bound_column.default)
         if isinstance(column, DateTimeColumn):
             render = _datetime_render(column.format)
-        elif isinstance(column, tables.CheckBoxColumn):
+        elif isinstance(column, tables.CheckBoxColumn) and not hasattr(
+            self, f"render_{bound_column.name}"
+        ):
             render = self._checkbox_render(bound_column)
         else:
             render = self._render_call(bound_column)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
-from ..models import EVSE, PayoutAccount
+from ..models import CPO_OWN_LABEL, EVSE, PayoutAccount
 from ..selectors.evses import (
     assigned_evses,
     assignment_tabs,
@@ -204,7 +204,7 @@ def evses_assign(request):
         messages.error(request, "None of the selected EVSEs exists any more. Nothing was assigned.")
         return _back("evses_unassigned", selection)
     if len(owners) > 1:
-        names = sorted(name or "the CPO (own EVSEs)" for _, name in owners)
+        names = sorted(name or CPO_OWN_LABEL for _, name in owners)
         messages.error(
             request,
             f"The selected EVSEs belong to different owners ({', '.join(names)}). "
@@ -219,7 +219,7 @@ def evses_assign(request):
     context = _confirmation_context(selection, evses, list_name="evses_unassigned") | {
         "title": "Select a payout account",
         "has_accounts": accounts.exists(),
-        "owner_name": owner_name or "the CPO (own EVSEs)",
+        "owner_name": owner_name or CPO_OWN_LABEL,
         "owner_id": owner_id,
         "account_form": account_form,
         "list_url": reverse("evse_payout:evses_unassigned"),

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ..forms.cdrs import CDRRerateForm
-from ..models import CDR, CDRStatus
+from ..models import CDR, CPO_OWN_LABEL, CDRStatus
 from ..selectors.cdrs import (
     cdr_credits,
     cdr_for_page,
@@ -176,6 +176,7 @@ def cdr_detail(request, pk):
         "breakdown": fee_breakdown(cdr),
         "history": list(cdr_rating_history(cdr)),
         "credits": list(cdr_credits(cdr)),
+        "cpo_own_label": CPO_OWN_LABEL,
         "raw_json": json.dumps(cdr.raw, indent=2, ensure_ascii=False, sort_keys=False),
         "evse_url": _reverse_or_none("evse_detail", cdr.evse_id) if cdr.evse_id else None,
         "invoice_url": _reverse_or_none("invoice_detail", cdr.invoice_id)

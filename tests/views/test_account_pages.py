@@ -182,7 +182,7 @@ def test_create_form_preselects_the_holder_from_the_query(finance_client):
     form = response.context["form"]
     assert form.initial["holder"] == holder
     assert form.initial["account_holder_name"] == "Fleet depot"
-    assert "CPO (own account)" in response.content.decode()
+    assert "CPO (own)" in response.content.decode()
 
 
 def test_create_with_a_bad_iban_names_the_field(finance_client):

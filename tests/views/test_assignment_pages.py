@@ -172,7 +172,7 @@ def test_sub_cpo_filter_offers_the_sub_cpos_and_keeps_their_evses(viewer_client,
 
     assert rows(response) == ["BE*BEC*E1001", "BE*BEC*E1002"]
     content = response.content.decode()
-    assert "CPO (own EVSEs)" in content
+    assert "CPO (own)" in content
     assert '<label for="id_sub_cpo">Sub-CPO:</label>' in content
 
 
@@ -418,7 +418,7 @@ def test_mixed_owner_selection_is_refused_naming_the_owners(manager_client):
     assert response.status_code == 302
     (text,) = message_texts(response)
     assert "different owners" in text
-    assert "Hotel" in text and "the CPO (own EVSEs)" in text
+    assert "Hotel" in text and "CPO (own)" in text
 
 
 def test_picker_links_to_create_payout_account_when_none_fits(manager_client):
