@@ -18,7 +18,6 @@ class CDRTable(LeanTable):
         accessor="pk",
         attrs={
             "th__input": {"data-check-all": "pk", "aria-label": "Select all CDRs on this page"},
-            "td__input": {"name": "pk", "aria-label": "Select CDR"},
         },
     )
     end = DateTimeColumn(
@@ -68,6 +67,13 @@ class CDRTable(LeanTable):
         attrs = {"id": "result_list", "class": "cdr-table"}
         empty_text = EMPTY_TEXT
         fields = ()
+
+    def render_select(self, value, record):
+        return format_html(
+            '<input type="checkbox" name="pk" value="{}" aria-label="Select CDR {}" />',
+            value,
+            record.cdr_id,
+        )
 
     def render_evse_id(self, value, record):
         if record.evse_id is None:

@@ -8,7 +8,14 @@ from playwright.sync_api import expect
 
 from evse_payout.models import CDR, CDRStatus
 from evse_payout.services.rating import rerate_cdrs
-from tests.factories import AssignmentFactory, CDRFactory, EVSEFactory, UserFactory
+from tests.factories import (
+    AssignmentFactory,
+    CDRFactory,
+    EVSEFactory,
+    LocationFactory,
+    SubCPOFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,3 +78,30 @@ def test_rerate_from_the_cdr_page_succeeds_for_a_large_id(page, login, payout_ma
     expect(page.locator(".messagelist")).to_contain_text("Re-rated 1 CDR")
     expect(page).to_have_url(re.compile(rf"/cdrs/{cdr.pk}/$"))
     assert CDR.objects.get(pk=cdr.pk).status == CDRStatus.RATED
+
+
+def test_selection_counter_and_owner_check_before_leaving_the_page(page, login, payout_manager):
+    hotel = LocationFactory(owner=SubCPOFactory(name="Hotel Zeezicht"))
+    EVSEFactory(evse_id="BE*BEC*E0001", location=hotel)
+    EVSEFactory(evse_id="BE*BEC*E0002", location=hotel)
+    EVSEFactory(evse_id="BE*BEC*E0003", location=LocationFactory(owner=None))
+    login(payout_manager)
+
+    page.goto("/assignment/")
+    counter = page.locator(".selection-count")
+    expect(counter).to_have_text("0 selected: tick the EVSEs first")
+    page.get_by_label("Select BE*BEC*E0001").check()
+    expect(counter).to_have_text("1 EVSE selected")
+    page.get_by_label("Select BE*BEC*E0003").check()
+    expect(counter).to_have_text("2 EVSEs selected")
+    page.get_by_role("button", name="Assign EVSEs").click()
+
+    expect(page.get_by_role("alert")).to_have_text(
+        "The selected EVSEs belong to different owners (CPO (own), Hotel Zeezicht). "
+        "Select EVSEs of one owner at a time."
+    )
+    expect(page).to_have_url(re.compile(r"/assignment/$"))  # refused before leaving the page
+    page.get_by_label("Select BE*BEC*E0003").uncheck()
+    page.get_by_label("Select BE*BEC*E0002").check()
+    page.get_by_role("button", name="Assign EVSEs").click()
+    expect(page.get_by_role("heading", name="Select a payout account")).to_be_visible()
