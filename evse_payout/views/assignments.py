@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
@@ -137,9 +137,9 @@ def _selected_evses(selection: EVSESelectionForm, *, checked_among, matching):
     return checked_among.filter(pk__in=selection.cleaned_data["evse"]).order_by("evse_id", "pk")
 
 
-def _read_selection(request, *, list_name):
+def _read_selection(request, *, list_name, data=None):
     """Validate the posted selection; on a problem, a message and the redirect to return."""
-    selection = EVSESelectionForm(request.POST)
+    selection = EVSESelectionForm(request.POST if data is None else data)
     if not selection.is_valid():
         messages.error(
             request, " ".join(error for errors in selection.errors.values() for error in errors)
@@ -164,45 +164,53 @@ def _confirmation_context(selection, evses, *, list_name, expected_count=None):
     }
 
 
-@require_POST
-def evses_assign(request):
-    """Assign EVSEs: the table posts here, then the account picker, then the confirmation."""
-    _require(request, ASSIGN_PERMISSION)
-    selection, problem = _read_selection(request, list_name="evses_unassigned")
-    if problem:
-        return problem
-    # Checked rows are looked up among all EVSEs, so one assigned meanwhile is named as the blocker.
-    evses = _selected_evses(
-        selection,
-        checked_among=EVSE.objects.all(),
-        matching=lambda data: EVSEFilterSet(data, queryset=unassigned_evses()),
-    )
-    if evses is None:
-        messages.error(request, "The filters are not valid any more; correct them and try again.")
-        return _back("evses_unassigned", selection)
+def _picker_url(selection: EVSESelectionForm) -> str:
+    """The account picker for this same selection as a GET URL (to come back after creating)."""
+    data = selection.cleaned_data
+    query = QueryDict(mutable=True)
+    query.setlist("evse", [str(pk) for pk in data["evse"]])
+    if data["select_across"]:
+        query["select_across"] = "1"
+    query["filters"] = data["filters"] or ""
+    return f"{reverse('evse_payout:evses_assign')}?{query.urlencode()}"
 
-    if request.POST.get("confirm"):
-        try:
-            result = assign_evses(
-                evses=evses,
-                account_id=_posted_int(request.POST.get("account")),
-                actor=request.user,
-                expected_count=selection.cleaned_data["expected_count"]
-                if selection.cleaned_data["select_across"]
-                else None,
-            )
-        except AssignmentError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(
-                request, f"{_evse_count(result.count)} assigned to {result.account.name}"
-            )
-        return _back("evses_unassigned", selection)
 
+def _account_create_url(selection, owner_id) -> str | None:
+    """ "Create payout account" for this owner, coming back to the picker with the selection."""
+    url = _url_or_none("evse_payout:account_create")
+    if url is None:
+        return None
+    query = QueryDict(mutable=True)
+    if owner_id:
+        query["holder"] = str(owner_id)
+    query["next"] = _picker_url(selection)
+    return f"{url}?{query.urlencode()}"
+
+
+def _assign_confirmed(request, selection, evses):
+    """ "Confirm" on the confirmation page: one service call, a message with the next step."""
+    try:
+        result = assign_evses(
+            evses=evses,
+            account_id=_posted_int(request.POST.get("account")),
+            actor=request.user,
+            expected_count=selection.cleaned_data["expected_count"]
+            if selection.cleaned_data["select_across"]
+            else None,
+        )
+    except AssignmentError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{_evse_count(result.count)} assigned to {result.account.name}")
+    return _back("evses_unassigned", selection)
+
+
+def _single_owner(request, selection, evses):
+    """(owner_id, owner_name) of the selection, or a redirect with the reason it has none."""
     owners = selection_owners(evses)
     if not owners:
         messages.error(request, "None of the selected EVSEs exists any more. Nothing was assigned.")
-        return _back("evses_unassigned", selection)
+        return None, _back("evses_unassigned", selection)
     if len(owners) > 1:
         names = sorted(name or CPO_OWN_LABEL for _, name in owners)
         messages.error(
@@ -210,12 +218,49 @@ def evses_assign(request):
             f"The selected EVSEs belong to different owners ({', '.join(names)}). "
             "Select EVSEs of one owner at a time.",
         )
-        return _back("evses_unassigned", selection)
-    ((owner_id, owner_name),) = owners
-    accounts = compatible_accounts(owner_id=owner_id)
-    account_form = PayoutAccountChoiceForm(
-        request.POST if "account" in request.POST else None, accounts=accounts
+        return None, _back("evses_unassigned", selection)
+    return owners[0], None
+
+
+def _account_form(data, accounts) -> PayoutAccountChoiceForm:
+    """The picker; the only compatible account comes preselected."""
+    if "account" in data:
+        return PayoutAccountChoiceForm(data, accounts=accounts)
+    only = list(accounts[:2])
+    initial = {"account": only[0]} if len(only) == 1 else None
+    return PayoutAccountChoiceForm(initial=initial, accounts=accounts)
+
+
+@require_http_methods(["GET", "POST"])
+def evses_assign(request):
+    """Assign EVSEs: the table posts here, then the account picker, then the confirmation.
+
+    The picker also answers GET (the same selection in the query string), so "Create payout
+    account" can bring the user back to it; only a POST with "confirm" changes anything.
+    """
+    _require(request, ASSIGN_PERMISSION)
+    data = request.POST if request.method == "POST" else request.GET
+    selection, problem = _read_selection(request, list_name="evses_unassigned", data=data)
+    if problem:
+        return problem
+    # Checked rows are looked up among all EVSEs, so one assigned meanwhile is named as the blocker.
+    evses = _selected_evses(
+        selection,
+        checked_among=EVSE.objects.all(),
+        matching=lambda filters: EVSEFilterSet(filters, queryset=unassigned_evses()),
     )
+    if evses is None:
+        messages.error(request, "The filters are not valid any more; correct them and try again.")
+        return _back("evses_unassigned", selection)
+    if request.method == "POST" and request.POST.get("confirm"):
+        return _assign_confirmed(request, selection, evses)
+
+    owner, problem = _single_owner(request, selection, evses)
+    if problem:
+        return problem
+    owner_id, owner_name = owner
+    accounts = compatible_accounts(owner_id=owner_id)
+    account_form = _account_form(data, accounts)
     context = _confirmation_context(selection, evses, list_name="evses_unassigned") | {
         "title": "Select a payout account",
         "has_accounts": accounts.exists(),
@@ -223,21 +268,16 @@ def evses_assign(request):
         "owner_id": owner_id,
         "account_form": account_form,
         "list_url": reverse("evse_payout:evses_unassigned"),
-        "account_create_url": _url_or_none("evse_payout:account_create"),
+        "account_create_url": _account_create_url(selection, owner_id),
     }
     if account_form.is_bound and account_form.is_valid():
-        account = account_form.cleaned_data["account"]
-        return render(
-            request,
-            "evse_payout/assignment_confirm.html",
-            context
-            | {
-                "title": "Confirm assignment",
-                "action": "assign",
-                "account": account,
-                "action_url": reverse("evse_payout:evses_assign"),
-            },
-        )
+        context |= {
+            "title": "Confirm assignment",
+            "action": "assign",
+            "account": account_form.cleaned_data["account"],
+            "action_url": reverse("evse_payout:evses_assign"),
+        }
+        return render(request, "evse_payout/assignment_confirm.html", context)
     return render(request, "evse_payout/assignment_pick_account.html", context)
 
 

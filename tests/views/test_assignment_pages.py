@@ -421,13 +421,78 @@ def test_mixed_owner_selection_is_refused_naming_the_owners(manager_client):
     assert "Hotel" in text and "CPO (own)" in text
 
 
-def test_picker_links_to_create_payout_account_when_none_fits(manager_client):
+@pytest.fixture
+def manager_and_finance_client(client, roles):
+    client.force_login(UserFactory(username="both", groups=["Payout manager", "Finance"]))
+    return client
+
+
+def test_picker_links_to_create_payout_account_when_none_fits(manager_and_finance_client):
+    charger = EVSEFactory(location=LocationFactory(owner=SubCPOFactory(name="Lonely")))
+
+    response = manager_and_finance_client.post(ASSIGN, {"evse": [charger.pk]})
+
+    assert "No active payout account belongs to Lonely" in response.content.decode()
+    assert "Create payout account</a>" in response.content.decode()
+
+
+def test_picker_without_the_finance_role_says_who_can_create_an_account(manager_client):
     charger = EVSEFactory(location=LocationFactory(owner=SubCPOFactory(name="Lonely")))
 
     content = manager_client.post(ASSIGN, {"evse": [charger.pk]}).content.decode()
 
-    assert "No active payout account belongs to Lonely" in content
-    assert "Create payout account</a>" in content
+    assert "A colleague with the Finance role can create one." in content
+    assert "Create payout account</a>" not in content
+
+
+def test_picker_offers_create_account_even_when_accounts_fit_and_preselects_the_only_one(
+    manager_and_finance_client,
+):
+    hotel = SubCPOFactory(name="Hotel")
+    account = PayoutAccountFactory(name="Hotel main", holder=hotel)
+    charger = EVSEFactory(location=LocationFactory(owner=hotel))
+
+    content = manager_and_finance_client.post(ASSIGN, {"evse": [charger.pk]}).content.decode()
+
+    assert "None of these fits?" in content and "Create payout account</a>" in content
+    assert f'name="account" value="{account.pk}" required id="id_account_0" checked>' in content
+
+
+def test_create_account_mid_assign_returns_to_the_picker_with_the_selection(
+    manager_and_finance_client,
+):
+    hotel = SubCPOFactory(name="Hotel", vat_number="BE0123456749")
+    chargers = [EVSEFactory(location=LocationFactory(owner=hotel)) for _ in range(2)]
+    picker = manager_and_finance_client.post(
+        ASSIGN, {"evse": [c.pk for c in chargers], "filters": "city=Gent"}
+    )
+    create_url = picker.context["account_create_url"]
+    form_page = manager_and_finance_client.get(create_url)
+    next_url = form_page.context["next_url"]
+
+    created = manager_and_finance_client.post(
+        create_url,
+        {
+            "name": "Hotel payouts",
+            "holder": hotel.pk,
+            "account_holder_name": "Hotel NV",
+            "iban": "BE68 5390 0754 7034",
+            "currency": "EUR",
+            "commission_percent": "10",
+            "fee_per_kwh": "0",
+            "fee_per_session": "0",
+            "next": next_url,
+        },
+    )
+    assert created.status_code == 302 and created.url == next_url
+    back = manager_and_finance_client.get(created.url)
+
+    content = back.content.decode()
+    assert back.status_code == 200
+    assert "2 EVSEs of <strong>Hotel</strong> selected" in content
+    assert "Hotel payouts" in content and "checked" in content
+    assert 'name="filters" value="city=Gent"' in content
+    assert Assignment.objects.count() == 0  # coming back changes nothing
 
 
 def test_tampered_selection_is_refused_with_a_message(manager_client):
