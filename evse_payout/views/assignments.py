@@ -10,11 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
-from ..models import CPO_OWN_LABEL, EVSE, PayoutAccount
+from ..models import CPO_OWN_LABEL, EVSE, CDRReason, CDRStatus, PayoutAccount
+from ..money import format_count
+from ..selectors.cdrs import filter_cdrs
 from ..selectors.evses import (
     assigned_evses,
     assignment_tabs,
@@ -202,7 +205,33 @@ def _assign_confirmed(request, selection, evses):
         messages.error(request, str(error))
     else:
         messages.success(request, f"{_evse_count(result.count)} assigned to {result.account.name}")
+        _next_step_message(request, account_id=result.account.pk)
     return _back("evses_unassigned", selection)
+
+
+def _next_step_message(request, *, account_id: int) -> None:
+    """After assigning: how many CDRs of the account's EVSEs wait for a re-rate, and the link."""
+    query = QueryDict(mutable=True)
+    query.update(
+        {
+            "status": CDRStatus.NOT_INVOICEABLE,
+            "reason": CDRReason.EVSE_UNASSIGNED,
+            "assigned_to": str(account_id),
+        }
+    )
+    waiting = filter_cdrs(query).qs.count()
+    if not waiting:
+        return
+    url = f"{reverse('evse_payout:cdr_list')}?{query.urlencode()}"
+    messages.info(
+        request,
+        format_html(
+            '{} of their CDRs cannot be invoiced until re-rated. <a href="{}">Re-rate them in '
+            "the CDR overview</a>.",
+            format_count(waiting),
+            url,
+        ),
+    )
 
 
 def _single_owner(request, selection, evses):

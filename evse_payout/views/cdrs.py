@@ -106,9 +106,14 @@ def cdr_list(request):
         "tabs": _status_tabs(request),
         "can_rerate": can_rerate,
         "filter_query": filter_query.urlencode(),
-        "is_filtered": any(request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice")),
+        "is_filtered": any(
+            request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice", "assigned_to")
+        ),
         "run_id": filterset.form.cleaned_data.get("run") if filterset.is_valid() else None,
         "invoice_id": filterset.form.cleaned_data.get("invoice") if filterset.is_valid() else None,
+        "assigned_to": filterset.form.cleaned_data.get("assigned_to")
+        if filterset.is_valid()
+        else None,
     }
     return render(request, "evse_payout/cdr_list.html", context)
 

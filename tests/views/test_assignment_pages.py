@@ -1,5 +1,6 @@
 """The "Payout EVSE assignment" pages through the Django test client and the real database."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -715,3 +716,39 @@ def test_unassign_all_matching_in_a_tab(manager_client):
     assert message_texts(done) == ["3 EVSEs unassigned from Mine"]
     assert Assignment.objects.open().filter(payout_account=account).count() == 1
     assert Assignment.objects.open().filter(payout_account=other).count() == 1
+
+
+def test_after_assigning_the_message_links_to_the_cdrs_to_rerate(manager_client):
+    account = PayoutAccountFactory(name="Own main", holder=None)
+    charger = EVSEFactory(location=LocationFactory(owner=None))
+    waiting = CDRFactory.create_batch(
+        2, evse=charger, status=CDRStatus.NOT_INVOICEABLE, reason=CDRReason.EVSE_UNASSIGNED
+    )
+    CDRFactory(
+        evse=EVSEFactory(), status=CDRStatus.NOT_INVOICEABLE, reason=CDRReason.EVSE_UNASSIGNED
+    )
+
+    done = manager_client.post(
+        ASSIGN, {"evse": [charger.pk], "account": account.pk, "confirm": "1"}
+    )
+
+    texts = message_texts(done)
+    assert texts[0] == "1 EVSE assigned to Own main"
+    assert texts[1].startswith("2 of their CDRs cannot be invoiced until re-rated.")
+    link = re.search(r'href="([^"]+)"', texts[1]).group(1).replace("&amp;", "&")
+    overview = manager_client.get(link)
+    assert {row.record.pk for row in overview.context["table"].paginated_rows} == {
+        cdr.pk for cdr in waiting
+    }
+    assert "Rerate CDRs</button>" in overview.content.decode()
+
+
+def test_assigning_evses_without_waiting_cdrs_gives_no_rerate_message(manager_client):
+    account = PayoutAccountFactory(name="Own main", holder=None)
+    charger = EVSEFactory(location=LocationFactory(owner=None))
+
+    done = manager_client.post(
+        ASSIGN, {"evse": [charger.pk], "account": account.pk, "confirm": "1"}
+    )
+
+    assert message_texts(done) == ["1 EVSE assigned to Own main"]
