@@ -154,8 +154,11 @@ class EVSE(models.Model):
         ]
         indexes = [
             models.Index(fields=["evse_id", "id"], name="evse_evse_id_idx"),
-            models.Index(fields=["output_kw", "id"], name="evse_output_idx"),
-            models.Index(fields=["power_type", "id"], name="evse_power_type_idx"),
+            # Sorting by output or power type breaks ties by EVSE ID (then the pk), on the index.
+            models.Index(fields=["output_kw", "evse_id", "id"], name="evse_output_evse_id_idx"),
+            models.Index(
+                fields=["power_type", "evse_id", "id"], name="evse_power_type_evse_id_idx"
+            ),
             models.Index(fields=["status"], name="evse_status_idx"),
         ]
 

@@ -41,7 +41,7 @@ class CDRTable(LeanTable):
     total = tables.Column(
         verbose_name="Total excl. VAT",
         accessor="total_cost_excl_vat",
-        orderable=False,
+        order_by=("total_cost_excl_vat", "-end_date_time", "-pk"),
         attrs={"td": {"class": "num"}, "th": {"class": "num"}},
     )
     status = tables.Column(verbose_name="Status", orderable=False)

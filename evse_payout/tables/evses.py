@@ -24,7 +24,7 @@ def _evse_url(record, table):
 
 
 class UnassignedEVSETable(LeanTable):
-    """Columns of DESIGN §4; only indexed columns sort, and every order ends with the primary key."""
+    """Columns of DESIGN §4; only indexed columns sort; ties go by EVSE ID, then the primary key."""
 
     evse = tables.CheckBoxColumn(
         accessor="pk",
@@ -37,28 +37,28 @@ class UnassignedEVSETable(LeanTable):
         verbose_name="Sub-CPO",
         accessor="location__owner__name",
         default=CPO_OWN_LABEL,
-        orderable=False,
+        order_by=("location__owner__name", "evse_id", "pk"),
     )
     output = tables.Column(
         verbose_name="Output",
         accessor="output_kw",
-        order_by=("output_kw", "pk"),
+        order_by=("output_kw", "evse_id", "pk"),
         attrs={"td": {"class": "num"}},
     )
-    power_type = tables.Column(verbose_name="Power type", order_by=("power_type", "pk"))
+    power_type = tables.Column(verbose_name="Power type", order_by=("power_type", "evse_id", "pk"))
     address = tables.Column(verbose_name="Address", accessor="location__address", orderable=False)
     postal_code = tables.Column(
         verbose_name="Postal code",
         accessor="location__postal_code",
-        order_by=("location__postal_code", "pk"),
+        order_by=("location__postal_code", "evse_id", "pk"),
     )
     city = tables.Column(
-        verbose_name="City", accessor="location__city", order_by=("location__city", "pk")
+        verbose_name="City", accessor="location__city", order_by=("location__city", "evse_id", "pk")
     )
     country = tables.Column(
         verbose_name="Country",
         accessor="location__country",
-        order_by=("location__country", "pk"),
+        order_by=("location__country", "evse_id", "pk"),
     )
     unassigned_cdr_count = tables.Column(
         verbose_name="Unassigned CDRs", orderable=False, attrs={"td": {"class": "num"}}

@@ -234,7 +234,15 @@ def test_unindexed_columns_do_not_sort(viewer_client, network):
     table = viewer_client.get(UNASSIGNED).context["table"]
 
     orderable = {column.name for column in table.columns if column.orderable}
-    assert orderable == {"evse_id", "output", "power_type", "postal_code", "city", "country"}
+    assert orderable == {
+        "evse_id",
+        "sub_cpo",
+        "output",
+        "power_type",
+        "postal_code",
+        "city",
+        "country",
+    }
     assert rows(viewer_client.get(UNASSIGNED, {"sort": "address"}))[0] == "BE*BEC*E1001"
 
 
@@ -752,3 +760,15 @@ def test_assigning_evses_without_waiting_cdrs_gives_no_rerate_message(manager_cl
     )
 
     assert message_texts(done) == ["1 EVSE assigned to Own main"]
+
+
+@pytest.mark.parametrize("sort", ["output", "-output", "power_type", "city", "sub_cpo"])
+def test_equal_sort_keys_are_ordered_by_evse_id(viewer_client, sort):
+    site = LocationFactory(city="Gent", owner=SubCPOFactory(name="Hotel"))
+    for evse_id in ("BE*BEC*E0003", "BE*BEC*E0001", "BE*BEC*E0002"):
+        EVSEFactory(evse_id=evse_id, location=site, output_kw=Decimal("22"), power_type="DC")
+
+    listed = rows(viewer_client.get(UNASSIGNED, {"sort": sort}))
+
+    expected = ["BE*BEC*E0001", "BE*BEC*E0002", "BE*BEC*E0003"]
+    assert listed == (expected[::-1] if sort.startswith("-") else expected)

@@ -335,3 +335,18 @@ def test_select_all_without_filters_selects_every_cdr_not_invoiced(manager_clien
     confirm = manager_client.post(RERATE, {"select_all": "on", "filters": ""})
 
     assert "Re-rate 3 CDRs?" in confirm.content.decode()
+
+
+def test_overview_sorts_by_amount_with_ties_newest_first(viewer_client, db):
+    base = timezone.now() - timedelta(days=3)
+    small = CDRFactory(total_cost_excl_vat=Decimal("5.00"), end_date_time=base)
+    tie_old = CDRFactory(total_cost_excl_vat=Decimal("9.00"), end_date_time=base)
+    tie_new = CDRFactory(
+        total_cost_excl_vat=Decimal("9.00"), end_date_time=base + timedelta(hours=1)
+    )
+
+    ascending = viewer_client.get(LIST, {"sort": "total"}).context["table"].paginated_rows
+    descending = viewer_client.get(LIST, {"sort": "-total"}).context["table"].paginated_rows
+
+    assert [row.record.pk for row in ascending] == [small.pk, tie_new.pk, tie_old.pk]
+    assert [row.record.pk for row in descending] == [tie_old.pk, tie_new.pk, small.pk]
