@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
-from ..models import CPO_OWN_LABEL, EVSE, CDRReason, CDRStatus, PayoutAccount
+from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
 from ..money import format_count
 from ..selectors.cdrs import filter_cdrs
 from ..selectors.evses import (
@@ -27,7 +27,7 @@ from ..selectors.evses import (
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
 from ..tables.evses import AssignedEVSETable, UnassignedEVSETable
-from .listing import paginate_table, render_listing
+from .listing import capped_count, paginate_table, render_listing
 
 VIEW_PERMISSION = "evse_payout.view_evse"
 ASSIGN_PERMISSION = "evse_payout.add_assignment"
@@ -66,6 +66,16 @@ def _empty_text(*, mode, valid, has_filters):
     return "No EVSEs are assigned to this account. Assign some from the Unassigned EVSEs table."
 
 
+def _table_tab_counts() -> dict:
+    """The counts on the "Unassigned EVSEs" and "Assigned EVSEs" tabs (capped at scale)."""
+    unassigned, unassigned_exact = capped_count(unassigned_evses())
+    assigned, assigned_exact = capped_count(Assignment.objects.open())
+    return {
+        "unassigned_tab": {"count": unassigned, "exact": unassigned_exact},
+        "assigned_tab": {"count": assigned, "exact": assigned_exact},
+    }
+
+
 def _listing(request, *, filterset, table_class, context):
     """Filter, sort and paginate one table; invalid filters show their errors and no rows."""
     valid = filterset.is_valid()
@@ -87,7 +97,7 @@ def _listing(request, *, filterset, table_class, context):
         "total": table.paginator.count,
         "can_change": can_change,
         "filters": filters.urlencode(),
-    }
+    } | _table_tab_counts()
     return render_listing(request, "evse_payout/assignment_evses.html", context)
 
 
@@ -115,9 +125,8 @@ def evses_assigned(request):
         "account_create_url": _url_or_none("evse_payout:account_create"),
     }
     if account is None:
-        return render(
-            request, "evse_payout/assignment_evses.html", context | {"title": TITLE, "table": None}
-        )
+        context |= {"title": TITLE, "table": None} | _table_tab_counts()
+        return render(request, "evse_payout/assignment_evses.html", context)
     filterset = AssignedEVSEFilterSet(request.GET, queryset=assigned_evses(account_id=account.pk))
     return _listing(request, filterset=filterset, table_class=AssignedEVSETable, context=context)
 

@@ -772,3 +772,13 @@ def test_equal_sort_keys_are_ordered_by_evse_id(viewer_client, sort):
 
     expected = ["BE*BEC*E0001", "BE*BEC*E0002", "BE*BEC*E0003"]
     assert listed == (expected[::-1] if sort.startswith("-") else expected)
+
+
+def test_table_tabs_show_their_counts(viewer_client):
+    EVSEFactory.create_batch(3)
+    AssignmentFactory.create_batch(2)
+
+    page = viewer_client.get(UNASSIGNED).content.decode()
+
+    assert 'Unassigned EVSEs <span class="count">(3)</span>' in page
+    assert 'Assigned EVSEs <span class="count">(2)</span>' in page
