@@ -82,7 +82,10 @@ class StatementTable(tables.Table):
 
     def render_statement(self, record):
         url = reverse("evse_payout:invoice_detail", args=[record.pk])
-        return format_html('<a href="{}">{}</a>', url, statement_label(record))
+        # Named by the account too: a run's drafts all read "Draft" otherwise.
+        return format_html(
+            '<a href="{}">{} — {}</a>', url, statement_label(record), record.payout_account.name
+        )
 
     def render_status(self, record):
         return record.get_status_display()

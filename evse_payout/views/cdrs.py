@@ -16,6 +16,7 @@ from ..selectors.cdrs import (
     cdr_credits,
     cdr_for_page,
     cdr_rating_history,
+    current_assignment,
     fee_breakdown,
     filter_cdrs,
 )
@@ -180,6 +181,9 @@ def cdr_detail(request, pk):
         "cdr": cdr,
         "breakdown": fee_breakdown(cdr),
         "history": list(cdr_rating_history(cdr)),
+        "assigned_now": current_assignment(cdr)
+        if cdr.status == CDRStatus.NOT_INVOICEABLE
+        else None,
         "credits": list(cdr_credits(cdr)),
         "cpo_own_label": CPO_OWN_LABEL,
         "raw_json": json.dumps(cdr.raw, indent=2, ensure_ascii=False, sort_keys=False),

@@ -54,7 +54,7 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
 
     expect(page.locator(".messagelist")).to_contain_text("drafted 1 statements with 2 CDRs")
     expect(page).to_have_url(re.compile(r"/invoice-runs/\d+/$"))
-    page.get_by_role("link", name="Draft").click()
+    page.get_by_role("link", name="Draft — Hotel Zeezicht").click()
 
     expect(
         page.get_by_role("heading", name=re.compile("Self-billing payout statement"))

@@ -350,3 +350,15 @@ def test_overview_sorts_by_amount_with_ties_newest_first(viewer_client, db):
 
     assert [row.record.pk for row in ascending] == [small.pk, tie_new.pk, tie_old.pk]
     assert [row.record.pk for row in descending] == [tie_old.pk, tie_new.pk, small.pk]
+
+
+def test_cdr_page_advice_changes_once_the_evse_is_assigned(viewer_client, world):
+    cdr = world["cdrs"]["unassigned"]
+    url = reverse("evse_payout:cdr_detail", args=[cdr.pk])
+    assert 'id="next-step"' not in viewer_client.get(url).content.decode()
+
+    AssignmentFactory(evse=cdr.evse, payout_account=world["own_account"])
+
+    page = viewer_client.get(url).content.decode()
+    assert "Its EVSE has been assigned to <strong>Own payouts</strong> since" in page
+    assert "Re-rate this CDR to make it invoiceable." in page

@@ -128,7 +128,9 @@ def test_run_page_lists_statements_and_links_each_exclusion_to_those_cdrs(financ
         reverse("evse_payout:invoice_run_detail", args=[run.pk])
     ).content.decode()
 
-    assert page.count(">Draft</a>") == 2
+    # Each statement link names its account, not only "Draft" (issue 15).
+    names = Invoice.objects.values_list("payout_account__name", flat=True)
+    assert all(f">Draft — {name}</a>" in page for name in names) and len(names) == 2
     cdrs = reverse("evse_payout:cdr_list")
     assert f'href="{cdrs}?run={run.pk}&amp;reason=evse_unassigned"' in page
     assert "Finalize all drafts" in page
@@ -387,3 +389,22 @@ def test_the_statement_page_finalize_button_leads_to_the_confirmation(finance_cl
 
     confirm_url = reverse("evse_payout:invoice_finalize", args=[invoice.pk])
     assert f'<form method="get" action="{confirm_url}">' in page.content.decode()
+
+
+def test_new_run_form_defaults_the_cutoff_to_today(finance_client, settings):
+    from django.utils import timezone
+
+    page = finance_client.get(NEW).content.decode()
+
+    assert f'value="{timezone.localdate():%Y-%m-%d}"' in page
+
+
+def test_discard_confirmation_is_styled_as_dangerous_and_lists_what_it_affects(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_discard", args=[invoice.pk]))
+
+    content = page.content.decode()
+    assert 'class="danger-zone module"' in content and "button default danger" in content
+    assert f'href="/cdrs/?invoice={invoice.pk}">see them</a>), net payout 18.00 EUR' in content
