@@ -73,7 +73,7 @@ class StatementTable(tables.Table):
     total_excl_vat = tables.Column(verbose_name="Collected excl. VAT", orderable=False, attrs=NUM)
     total_fees = tables.Column(verbose_name="Fees", orderable=False, attrs=NUM)
     net_payout = tables.Column(verbose_name="Net payout", orderable=False, attrs=NUM)
-    links = tables.Column(verbose_name="", accessor="pk", orderable=False)
+    links = tables.Column(verbose_name="Downloads", accessor="pk", orderable=False)
 
     class Meta:
         attrs = {"id": "result_list"}
