@@ -105,3 +105,54 @@ def test_selection_counter_and_owner_check_before_leaving_the_page(page, login, 
     page.get_by_label("Select BE*BEC*E0002").check()
     page.get_by_role("button", name="Assign EVSEs").click()
     expect(page.get_by_role("heading", name="Select a payout account")).to_be_visible()
+
+
+@pytest.fixture
+def manager_with_finance():
+    user = UserFactory(username="pmf")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="evse_payout",
+            codename__in=[*PAYOUT_MANAGER_PERMISSIONS, "add_payoutaccount", "change_payoutaccount"],
+        )
+    )
+    return user
+
+
+def test_create_account_mid_assign_returns_to_the_selection(page, login, manager_with_finance):
+    hotel = LocationFactory(owner=SubCPOFactory(name="Hotel Zeezicht"))
+    EVSEFactory(evse_id="BE*BEC*E0001", location=hotel)
+    EVSEFactory(evse_id="BE*BEC*E0002", location=hotel)
+    login(manager_with_finance)
+
+    page.goto("/assignment/")
+    page.get_by_label("Select BE*BEC*E0001").check()
+    page.get_by_label("Select BE*BEC*E0002").check()
+    page.get_by_role("button", name="Assign EVSEs").click()
+    expect(page.locator("#content-main")).to_contain_text(
+        "No active payout account belongs to Hotel Zeezicht"
+    )
+    page.get_by_role("link", name="Create payout account").click()
+    page.locator("#id_name").fill("Hotel payouts")
+    page.get_by_label("IBAN").fill("BE68 5390 0754 7034")
+    page.get_by_role("button", name="Create payout account").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Payout account “Hotel payouts” created.")
+    expect(page.get_by_role("heading", name="Select a payout account")).to_be_visible()
+    expect(page.locator(".evse-list li")).to_have_count(2)
+    expect(page.get_by_label("Hotel payouts")).to_be_checked()
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".messagelist")).to_contain_text("2 EVSEs assigned to Hotel payouts")
+
+
+def test_cdr_overview_offers_the_last_page(page, login, payout_manager):
+    CDRFactory.create_batch(60, evse=None)
+    login(payout_manager)
+
+    page.goto("/cdrs/?per_page=25")
+    expect(page.locator("#results-count")).to_have_text("60 matching CDRs")
+    page.get_by_role("link", name="3", exact=True).click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(10)
+    page.goto("/cdrs/?per_page=25&page=99")  # out of range: the last page, not an error
+    expect(page.locator("#result_list tbody tr")).to_have_count(10)
