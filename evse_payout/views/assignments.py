@@ -6,7 +6,7 @@ service, a message reports the result, and the browser goes back to the table wi
 """
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
@@ -34,11 +34,6 @@ ASSIGN_PERMISSION = "evse_payout.add_assignment"
 CONFIRMATION_SAMPLE = 50
 PAGE_PARAMETERS = ("sort", "page", "per_page", "account")
 TITLE = "Payout EVSE assignment"
-
-
-def _require(request, permission):
-    if not request.user.has_perm(permission):
-        raise PermissionDenied
 
 
 def _url_or_none(name, *args):
@@ -101,8 +96,8 @@ def _listing(request, *, filterset, table_class, context):
     return render_listing(request, "evse_payout/assignment_evses.html", context)
 
 
+@permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_unassigned(request):
-    _require(request, VIEW_PERMISSION)
     filterset = EVSEFilterSet(request.GET, queryset=unassigned_evses())
     return _listing(
         request,
@@ -112,8 +107,8 @@ def evses_unassigned(request):
     )
 
 
+@permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_assigned(request):
-    _require(request, VIEW_PERMISSION)
     tabs = assignment_tabs()
     account = next((tab for tab in tabs if str(tab.pk) == request.GET.get("account")), None)
     account = account or (tabs[0] if tabs else None)
@@ -269,6 +264,7 @@ def _account_form(data, accounts) -> PayoutAccountChoiceForm:
     return PayoutAccountChoiceForm(initial=initial, accounts=accounts)
 
 
+@permission_required(ASSIGN_PERMISSION, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def evses_assign(request):
     """Assign EVSEs: the table posts here, then the account picker, then the confirmation.
@@ -276,7 +272,6 @@ def evses_assign(request):
     The picker also answers GET (the same selection in the query string), so "Create payout
     account" can bring the user back to it; only a POST with "confirm" changes anything.
     """
-    _require(request, ASSIGN_PERMISSION)
     data = request.POST if request.method == "POST" else request.GET
     selection, problem = _read_selection(request, list_name="evses_unassigned", data=data)
     if problem:
@@ -319,10 +314,10 @@ def evses_assign(request):
     return render(request, "evse_payout/assignment_pick_account.html", context)
 
 
+@permission_required(ASSIGN_PERMISSION, raise_exception=True)
 @require_POST
 def evses_unassign(request):
     """Unassign EVSEs from the account of the current tab: confirmation, then "Confirm"."""
-    _require(request, ASSIGN_PERMISSION)
     selection, problem = _read_selection(request, list_name="evses_assigned")
     if problem:
         return problem

@@ -4,7 +4,6 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -119,11 +118,10 @@ def cdr_list(request):
     return render(request, "evse_payout/cdr_list.html", context)
 
 
+@permission_required(RERATE_PERM, raise_exception=True)
 @require_POST
 def cdr_rerate(request):
     """Bulk "Rerate CDRs": confirmation (with a dry-run preview), then re-rate and go back."""
-    if not request.user.has_perm(RERATE_PERM):
-        raise PermissionDenied("Re-rating CDRs needs the Payout manager or Finance role.")
     form = CDRRerateForm(request.POST)
     if not form.is_valid():
         for error in form.errors.values():
