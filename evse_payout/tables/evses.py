@@ -10,7 +10,6 @@ from django.utils.http import urlencode
 
 from ..models import CPO_OWN_LABEL, CDRReason, CDRStatus
 from ..money import format_count, format_money
-from ..selectors.evses import attach_unassigned_cdr_totals
 from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
 
@@ -73,8 +72,15 @@ class UnassignedEVSETable(LeanTable):
         empty_text = "No EVSEs."
         fields = ()
 
+    def __init__(self, *args, prepare_records=None, **kwargs):
+        # The view passes the selector that completes a page's records (the CDR totals), so the
+        # table layer does not reach into selectors.
+        super().__init__(*args, **kwargs)
+        self._prepare = prepare_records
+
     def prepare_records(self, records):
-        attach_unassigned_cdr_totals(records)
+        if self._prepare is not None:
+            self._prepare(records)
 
     def render_evse(self, value, record):
         """The row's checkbox, named by its EVSE ID and carrying its owner for the owner check."""

@@ -21,6 +21,7 @@ from ..selectors.cdrs import filter_cdrs
 from ..selectors.evses import (
     assigned_evses,
     assignment_tabs,
+    attach_unassigned_cdr_totals,
     compatible_accounts,
     selection_owners,
     unassigned_evses,
@@ -76,7 +77,11 @@ def _listing(request, *, filterset, table_class, context):
     valid = filterset.is_valid()
     evses = filterset.qs if valid else filterset.queryset.none()
     can_change = request.user.has_perm(ASSIGN_PERMISSION)
-    table = table_class(evses, exclude=() if can_change else ("evse",))
+    table = table_class(
+        evses,
+        exclude=() if can_change else ("evse",),
+        prepare_records=attach_unassigned_cdr_totals,
+    )
     has_filters = _has_filters(request.GET)
     filters = request.GET.copy()
     if context.get("account"):

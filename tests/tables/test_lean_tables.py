@@ -45,6 +45,7 @@ def tbody(table) -> str:
 
 
 def assert_same_body(table_class, records, **kwargs):
+    """`records` are complete already (the stock body has no `prepare_records` step)."""
     lean_body = tbody(table_class(records, **kwargs))
     stock_body = tbody(stock(table_class)(records, **kwargs))
     assert lean_body == stock_body
