@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
+from ..forms.selection import resolve_selection
 from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
 from ..money import format_count
 from ..selectors.cdrs import filter_cdrs
@@ -139,14 +140,9 @@ def _back(list_name: str, selection: EVSESelectionForm) -> HttpResponseRedirect:
 
 
 def _selected_evses(selection: EVSESelectionForm, *, checked_among, matching):
-    """The selected EVSEs as a lazy queryset: the checked ids, or every EVSE the filter matches.
-
-    Returns None when a re-posted filter is no longer valid.
-    """
-    if selection.cleaned_data["select_across"]:
-        filterset = matching(selection.filter_data)
-        return filterset.qs.order_by("evse_id", "pk") if filterset.is_valid() else None
-    return checked_among.filter(pk__in=selection.cleaned_data["evse"]).order_by("evse_id", "pk")
+    """The selected EVSEs in EVSE ID order; None when a re-posted filter is no longer valid."""
+    evses = resolve_selection(selection, checked_among=checked_among, matching=matching)
+    return None if evses is None else evses.order_by("evse_id", "pk")
 
 
 def _read_selection(request, *, list_name, data=None):

@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from ..forms.cdrs import CDRRerateForm
+from ..forms.selection import resolve_selection
 from ..models import CDR, CPO_OWN_LABEL, CDRStatus
 from ..selectors.cdrs import (
     cdr_credits,
@@ -128,7 +129,14 @@ def cdr_rerate(request):
             messages.error(request, " ".join(error))
         return redirect(_back_url(request, form.filter_query))
     back = _back_url(request, form.filter_query)
-    cdrs = form.selected_cdrs()
+    cdrs = resolve_selection(
+        form,
+        checked_among=CDR.objects.all(),
+        matching=filter_cdrs,
+    )
+    if cdrs is None:
+        messages.error(request, "The filters are not valid any more; correct them and try again.")
+        return redirect(back)
     count = cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count()
     if count == 0:
         messages.warning(

@@ -515,7 +515,7 @@ def test_empty_selection_says_what_to_do(manager_client):
     response = manager_client.post(ASSIGN, {"filters": "city=x"})
 
     assert response["Location"] == f"{UNASSIGNED}?city=x"
-    assert "Select at least one EVSE" in message_texts(response)[0]
+    assert "Tick the EVSEs first (or select all matching EVSEs)" in message_texts(response)[0]
 
 
 def test_double_submitted_confirmation_creates_no_duplicates(manager_client):

@@ -239,7 +239,9 @@ def test_select_all_matching_reposts_the_filter(manager_client, world):
 def test_rerate_without_a_selection_says_what_to_do(manager_client, world):
     response = manager_client.post(RERATE, {"filters": "status=rated"}, follow=True)
 
-    assert "Check the CDRs to re-rate" in str(list(response.context["messages"])[0])
+    assert "Tick the CDRs first (or select all matching CDRs)" in str(
+        list(response.context["messages"])[0]
+    )
 
 
 def test_rerate_of_only_invoiced_cdrs_changes_nothing(manager_client, world):
