@@ -25,3 +25,11 @@ def test_format_money(amount, currency, shown):
 
 def test_format_count_groups_thousands():
     assert (format_count(7880), format_count(0), format_count(None)) == ("7,880", "0", "0")
+
+
+def test_count_filter_leaves_an_unknown_number_to_default():
+    from django.template import Context, Template
+
+    template = Template('{% load display %}{{ known|count }} {{ unknown|count|default:"—" }}')
+
+    assert template.render(Context({"known": 12345, "unknown": None})) == "12,345 —"

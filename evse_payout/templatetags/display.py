@@ -15,5 +15,5 @@ def money(amount, currency):
 
 @register.filter
 def count(number):
-    """`{{ total|count }}` → `7,880`."""
-    return format_count(number)
+    """`{{ total|count }}` → `7,880`; an unknown number stays empty, so `|default:"—"` applies."""
+    return "" if number is None or number == "" else format_count(number)
