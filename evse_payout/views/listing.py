@@ -16,8 +16,9 @@ PER_PAGE_CHOICES = (25, 50, 100, 500)
 COUNT_CAP = 10_000
 
 
-def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
     """(count, exact): the number of rows, or (cap, False) when there are more than `cap`."""
+    cap = COUNT_CAP if cap is None else cap
     counted = queryset.order_by()[: cap + 1].count()
     return (counted, True) if counted <= cap else (cap, False)
 
@@ -29,7 +30,7 @@ class CappedCountPaginator(Paginator):
     because a page past the count is simply not offered as a number.
     """
 
-    def __init__(self, *args, cap: int = COUNT_CAP, **kwargs):
+    def __init__(self, *args, cap: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.cap = cap
 

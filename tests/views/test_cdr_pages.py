@@ -364,3 +364,21 @@ def test_cdr_page_advice_changes_once_the_evse_is_assigned(viewer_client, world)
     page = viewer_client.get(url).content.decode()
     assert "Its EVSE has been assigned to <strong>Own payouts</strong> since" in page
     assert "Re-rate this CDR to make it invoiceable." in page
+
+
+def test_past_the_count_cap_the_overview_says_more_than(viewer_client, db, monkeypatch):
+    monkeypatch.setattr("evse_payout.views.listing.COUNT_CAP", 30)
+    CDRFactory.create_batch(31, evse=None)
+
+    response = viewer_client.get(LIST, {"per_page": 25, "page": 99})
+
+    page = response.content.decode()
+    assert "More than 30</strong> matching CDRs" in page
+    assert 'All <span class="count">(more than 30)</span>' in page
+    assert len(response.context["table"].paginated_rows) == 5  # the last page the cap vouches for
+
+
+def test_tabs_keep_the_other_filters(viewer_client, world):
+    page = viewer_client.get(LIST, {"account": world["own_account"].pk, "page": 2}).content.decode()
+
+    assert f'href="/cdrs/?account={world["own_account"].pk}&amp;status=rated"' in page
