@@ -22,7 +22,7 @@ from ..selectors.cdrs import (
 )
 from ..services.rating import rerate_cdrs
 from ..tables.cdrs import CDRTable
-from .listing import CappedCountPaginator, capped_count, paginate_table
+from .listing import CappedCountPaginator, capped_count, paginate_table, render_listing
 
 VIEW_PERM = "evse_payout.view_cdr"
 RERATE_PERM = "evse_payout.change_cdr"
@@ -116,7 +116,7 @@ def cdr_list(request):
         if filterset.is_valid()
         else None,
     }
-    return render(request, "evse_payout/cdr_list.html", context)
+    return render_listing(request, "evse_payout/cdr_list.html", context)
 
 
 @permission_required(RERATE_PERM, raise_exception=True)

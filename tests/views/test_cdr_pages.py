@@ -382,3 +382,12 @@ def test_tabs_keep_the_other_filters(viewer_client, world):
     page = viewer_client.get(LIST, {"account": world["own_account"].pk, "page": 2}).content.decode()
 
     assert f'href="/cdrs/?account={world["own_account"].pk}&amp;status=rated"' in page
+
+
+def test_an_htmx_filter_request_gets_only_the_listing_and_varies_on_it(viewer_client, world):
+    response = viewer_client.get(LIST, {"status": "rated"}, headers={"HX-Request": "true"})
+
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="listing">') and "<html" not in page
+    assert "HX-Request" in response["Vary"]
+    assert "HX-Request" in viewer_client.get(LIST)["Vary"]
