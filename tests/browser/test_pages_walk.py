@@ -122,12 +122,12 @@ def test_every_page_at_1440_is_accessible_and_never_scrolls_sideways(page, staff
     assert problems == {}
 
 
-def test_list_pages_at_390_scroll_the_table_in_its_own_box(page, staff, network):
+def test_every_page_at_390_scrolls_tables_in_their_own_box_not_the_page(page, staff, network):
     page.set_viewport_size(PHONE)
     SCREENSHOTS.mkdir(exist_ok=True)
     problems = {}
-    for name in LIST_PAGES:
-        page.goto(network[name])
+    for name, url in network.items():
+        page.goto(url)
         found = serious_violations(page)
         if page_scrolls_sideways(page):
             found.append("the page scrolls sideways")
@@ -135,7 +135,7 @@ def test_list_pages_at_390_scroll_the_table_in_its_own_box(page, staff, network)
             "(c => c ? getComputedStyle(c).position : 'missing')"
             "(document.querySelector('#result_list tbody td'))"
         )
-        if sticky != "sticky":
+        if name in LIST_PAGES and sticky != "sticky":
             found.append(f"first column is {sticky}, not sticky")
         if found:
             problems[name] = found
