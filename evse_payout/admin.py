@@ -29,13 +29,45 @@ from .models import (
     PayoutAccount,
     SubCPO,
 )
+from .money import format_money
 from .services.assignments import (
     AssignmentError,
     deactivate_payout_account,
     reactivate_payout_account,
 )
+from .tables.accounts import grouped_iban
+from .validators import country_name
 
 HISTORY_ROWS = 50
+
+
+def country_filter(field: str, title: str = "country"):
+    """A list filter offering the countries present, by name (not "AUT", "BEL")."""
+
+    class CountryFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request, model_admin):
+            codes = model_admin.get_queryset(request).order_by().values_list(field, flat=True)
+            return sorted(
+                ((code, country_name(code)) for code in set(codes) if code), key=lambda c: c[1]
+            )
+
+        def queryset(self, request, queryset):
+            return queryset.filter(**{field: self.value()}) if self.value() else queryset
+
+    CountryFilter.title = title
+    return CountryFilter
+
+
+def money_column(field: str, description: str):
+    """A list column showing an amount as everywhere else: `1,234.50 EUR`."""
+
+    @admin.display(description=description, ordering=field)
+    def show(self, obj):
+        return format_money(getattr(obj, field), obj.currency)
+
+    return show
 
 
 class ReadOnlyMixin:
@@ -120,7 +152,7 @@ class NewestHistoryMixin:
 @admin.register(SubCPO)
 class SubCPOAdmin(admin.ModelAdmin):
     list_display = ["name", "country", "vat_number", "is_active"]
-    list_filter = ["is_active", "country"]
+    list_filter = ["is_active", country_filter("country")]
     search_fields = ["name", "vat_number"]
 
 
@@ -135,7 +167,7 @@ class LocationAdmin(admin.ModelAdmin):
         "country",
         "owner",
     ]
-    list_filter = ["country", ("owner", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [country_filter("country"), ("owner", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["owner"]
     search_fields = ["=location_id", "name", "address", "postal_code", "city"]
     autocomplete_fields = ["owner"]
@@ -168,7 +200,7 @@ class EVSEAdmin(NewestHistoryMixin, admin.ModelAdmin):
         "output_kw",
         "status",
     ]
-    list_filter = ["power_type", "status", "location__country"]
+    list_filter = ["power_type", "status", country_filter("location__country")]
     list_select_related = ["location"]
     search_fields = ["evse_id", "=uid", "location__name", "location__city"]
     autocomplete_fields = ["location"]
@@ -187,7 +219,7 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "holder_display",
-        "iban",
+        "iban_display",
         "currency",
         "commission_percent",
         "fee_per_kwh",
@@ -206,6 +238,10 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
     @admin.display(description="Holder", ordering="holder__name")
     def holder_display(self, account):
         return account.holder_label
+
+    @admin.display(description="IBAN", ordering="iban")
+    def iban_display(self, account):
+        return grouped_iban(account.iban)
 
     def save_model(self, request, obj, form, change):
         """(De)activation goes through its service (R4); other edits are a plain save."""
@@ -325,8 +361,7 @@ class CDRAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "evse_id_raw",
         "end_date_time",
         "total_energy",
-        "total_cost_excl_vat",
-        "currency",
+        "amount_excl_vat",
         "status",
         "reason",
         "payout_account",
@@ -338,6 +373,8 @@ class CDRAdmin(ReadOnlyMixin, admin.ModelAdmin):
     exclude = ["raw"]
     readonly_fields = ["raw_json"]
     inlines = [CDRRatingInline]
+
+    amount_excl_vat = money_column("total_cost_excl_vat", "Total excl. VAT")
 
     @admin.display(description="OCPI JSON")
     def raw_json(self, cdr):
@@ -404,15 +441,18 @@ class InvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "payout_account",
         "status",
         "cdr_count",
-        "total_excl_vat",
-        "total_fees",
-        "net_payout",
-        "currency",
+        "collected_excl_vat",
+        "fees",
+        "payout",
     ]
     list_filter = ["status", "currency"]
     list_select_related = ["run", "payout_account"]
     search_fields = ["=number", "payout_account__name"]
     readonly_fields = ["lines"]
+
+    collected_excl_vat = money_column("total_excl_vat", "Collected excl. VAT")
+    fees = money_column("total_fees", "Fees")
+    payout = money_column("net_payout", "Net payout")
 
     @admin.display(description="Lines")
     def lines(self, invoice):

@@ -21,3 +21,20 @@ def quantum(currency: str) -> Decimal:
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's minor unit (EUR: cents)."""
     return Decimal(amount).quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal | int | None, currency: str) -> str:
+    """How an amount reads everywhere a person sees it: `1,234.50 EUR`, `-90.00 EUR`, `1,200 JPY`.
+
+    Rounded half-up to the currency's minor unit (through `round_money`), grouped by thousands,
+    the ISO 4217 code after it. None reads as an em dash.
+    """
+    if amount is None:
+        return "—"
+    rounded = round_money(Decimal(amount), currency)
+    return f"{rounded:,.{minor_unit(currency)}f} {currency}"
+
+
+def format_count(count: int | None) -> str:
+    """How a count reads everywhere: `7,880`."""
+    return f"{count or 0:,}"

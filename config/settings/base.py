@@ -107,6 +107,8 @@ TIME_ZONE = env("DISPLAY_TIME_ZONE", "Europe/Brussels")
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
+# One date-time format everywhere (`2026-12-01 10:11`), the admin included: config/formats/.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

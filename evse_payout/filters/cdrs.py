@@ -1,7 +1,8 @@
 """Filters of the CDR overview; `rerate_cdrs` and the bulk "Rerate CDRs" use the same ones.
 
 The query parameter names are agreed with other pages, which link here with them: `status`,
-`reason`, `evse_id`, `account`, `sub_cpo`, `ended_after`, `ended_before`, `run`, `invoice`.
+`reason`, `evse_id`, `account`, `sub_cpo`, `ended_after`, `ended_before`, `run`, `invoice`,
+`assigned_to`.
 """
 
 from datetime import UTC, datetime, time
@@ -9,14 +10,23 @@ from datetime import UTC, datetime, time
 import django_filters
 from django import forms
 
-from ..models import EVSE, CDRReason, CDRStatus, InvoiceRunExclusion, PayoutAccount, SubCPO
+from ..models import (
+    CPO_OWN_LABEL,
+    EVSE,
+    Assignment,
+    CDRReason,
+    CDRStatus,
+    InvoiceRunExclusion,
+    PayoutAccount,
+    SubCPO,
+)
 from ..validators import EVSE_ID_PATTERN, normalize_evse_id
 
 OWN = "own"
 
 
 def sub_cpo_choices():
-    return [(OWN, "CPO (own)")] + [
+    return [(OWN, CPO_OWN_LABEL)] + [
         (str(pk), name)
         for pk, name in SubCPO.objects.order_by("name", "pk").values_list("pk", "name")
     ]
@@ -68,6 +78,11 @@ class CDRFilterSet(django_filters.FilterSet):
     invoice = django_filters.NumberFilter(
         label="On statement", field_name="invoice_id", widget=forms.HiddenInput
     )
+    assigned_to = django_filters.NumberFilter(
+        label="EVSE now assigned to payout account",
+        method="filter_assigned_to",
+        widget=forms.HiddenInput,
+    )
 
     def filter_reason(self, queryset, name, value):
         if self.form.cleaned_data.get("run"):
@@ -97,6 +112,11 @@ class CDRFilterSet(django_filters.FilterSet):
 
     def filter_ended_before(self, queryset, name, value):
         return queryset.filter(end_date_time__lt=_start_of(value))
+
+    def filter_assigned_to(self, queryset, name, value):
+        """CDRs whose EVSE is assigned to the account now: after assigning, those to re-rate."""
+        evses = Assignment.objects.open().filter(payout_account_id=value).values("evse_id")
+        return queryset.filter(evse_id__in=evses)
 
     def filter_run(self, queryset, name, value):
         excluded = InvoiceRunExclusion.objects.filter(run_id=value)

@@ -5,7 +5,7 @@ import re
 import django_filters
 from django import forms
 
-from ..models import EVSE, Location, PowerType, SubCPO
+from ..models import CPO_OWN_LABEL, EVSE, Location, PowerType, SubCPO
 from ..validators import country_name, normalize_evse_id
 
 OWN_EVSES = "own"
@@ -13,7 +13,7 @@ EVSE_ID_LIST_SEPARATORS = re.compile(r"[\s,;]+")
 
 
 def sub_cpo_choices():
-    return [(OWN_EVSES, "CPO (own EVSEs)")] + [
+    return [(OWN_EVSES, CPO_OWN_LABEL)] + [
         (str(pk), name)
         for pk, name in SubCPO.objects.order_by("name", "pk").values_list("pk", "name")
     ]

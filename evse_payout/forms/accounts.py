@@ -6,34 +6,53 @@ import pycountry
 from django import forms
 from django.db.models import Q
 
-from ..models import PayoutAccount, SubCPO
+from ..models import CPO_OWN_LABEL, PayoutAccount, SubCPO
 from ..validators import normalize_iban
+
+# The currencies a European CPO pays out in; not the 180 of ISO 4217 (gold, test codes, funds).
+PAYOUT_CURRENCIES = (
+    "EUR", "CHF", "CZK", "DKK", "GBP", "HUF", "ISK", "NOK", "PLN", "RON", "SEK",
+    "AUD", "CAD", "JPY", "NZD", "USD",
+)  # fmt: skip
 
 
 @cache
-def currency_choices() -> list[tuple[str, str]]:
-    return sorted(
-        (currency.alpha_3, f"{currency.alpha_3} — {currency.name}")
-        for currency in pycountry.currencies
-    )
+def _currency_name(code: str) -> str:
+    currency = pycountry.currencies.get(alpha_3=code)
+    return currency.name if currency else code
+
+
+def currency_choices(current: str = "") -> list[tuple[str, str]]:
+    """The payout currencies, and an existing account's own currency if it is not among them."""
+    codes = list(PAYOUT_CURRENCIES)
+    if current and current not in codes:
+        codes.append(current)
+    return [(code, f"{code} — {_currency_name(code)}") for code in codes]
 
 
 class PayoutAccountForm(forms.ModelForm):
     """Create or edit the data of a payout account; activity has its own actions."""
 
+    required_css_class = "required"
+
     holder = forms.ModelChoiceField(
         label="Holder",
         queryset=SubCPO.objects.none(),
         required=False,
-        empty_label="CPO (own account)",
+        empty_label=CPO_OWN_LABEL,
         help_text="The Sub-CPO paid through this account. Only EVSEs of this owner can be "
-        "assigned to it. Leave “CPO (own account)” for the CPO's own EVSEs.",
+        "assigned to it. Leave “" + CPO_OWN_LABEL + "” for the CPO's own EVSEs.",
     )
     currency = forms.ChoiceField(
         label="Currency",
         choices=currency_choices,
         initial="EUR",
         help_text="ISO 4217. Only CDRs in this currency can be paid out through the account.",
+    )
+    confirm_shared_iban = forms.BooleanField(
+        label="Use this IBAN anyway",
+        required=False,
+        help_text="Tick only if the other holder's account really shares this bank account.",
     )
 
     class Meta:
@@ -83,9 +102,36 @@ class PayoutAccountForm(forms.ModelForm):
         self.fields["holder"].queryset = SubCPO.objects.filter(
             Q(is_active=True) | Q(pk=current)
         ).order_by("name", "pk")
+        self.fields["currency"].choices = currency_choices(self.instance.currency or "")
+        self.shared_iban_accounts: list[PayoutAccount] = []
 
     def clean_iban(self):
         return normalize_iban(self.cleaned_data["iban"])
 
     def clean_bic(self):
         return self.cleaned_data["bic"].strip().upper()
+
+    def clean(self):
+        cleaned = super().clean()
+        iban = cleaned.get("iban")
+        if iban and not cleaned.get("confirm_shared_iban"):
+            self.shared_iban_accounts = self._accounts_of_other_holders_with(iban, cleaned)
+            if self.shared_iban_accounts:
+                names = ", ".join(
+                    f"“{account.name}” ({account.holder_label})"
+                    for account in self.shared_iban_accounts
+                )
+                self.add_error(
+                    "iban",
+                    f"This IBAN is already used by {names}, of another holder. Check it, or "
+                    "tick “Use this IBAN anyway”.",
+                )
+        return cleaned
+
+    def _accounts_of_other_holders_with(self, iban: str, cleaned) -> list[PayoutAccount]:
+        holder = cleaned.get("holder")
+        others = PayoutAccount.objects.filter(iban=iban).select_related("holder")
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        others = others.exclude(holder=holder) if holder else others.exclude(holder__isnull=True)
+        return list(others.order_by("name", "pk")[:5])

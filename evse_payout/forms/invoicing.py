@@ -8,6 +8,7 @@ class InvoiceRunForm(forms.Form):
     cutoff = forms.DateField(
         label="Cutoff",
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        initial=timezone.localdate,
         help_text="CDRs that ended before 00:00 UTC of this day are invoiced.",
     )
 

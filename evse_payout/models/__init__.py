@@ -8,9 +8,19 @@ from .invoicing import (
     InvoiceRunExclusion,
     InvoiceStatus,
 )
-from .network import EVSE, PHASES, Connector, EVSEStatus, Location, PowerType, SubCPO
+from .network import (
+    CPO_OWN_LABEL,
+    EVSE,
+    PHASES,
+    Connector,
+    EVSEStatus,
+    Location,
+    PowerType,
+    SubCPO,
+)
 
 __all__ = [
+    "CPO_OWN_LABEL",
     "CDR",
     "EVSE",
     "PHASES",

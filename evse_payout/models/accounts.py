@@ -8,7 +8,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from ..validators import normalize_iban, validate_bic, validate_currency, validate_iban
-from .network import SubCPO
+from .network import CPO_OWN_LABEL, SubCPO
 
 
 class PayoutAccountQuerySet(models.QuerySet):
@@ -99,4 +99,4 @@ class PayoutAccount(models.Model):
 
     @property
     def holder_label(self):
-        return self.holder.name if self.holder_id else "CPO (own)"
+        return self.holder.name if self.holder_id else CPO_OWN_LABEL

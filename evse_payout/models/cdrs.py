@@ -143,6 +143,10 @@ class CDR(models.Model):
                 fields=["payout_account", "-end_date_time", "-id"], name="cdr_account_newest_idx"
             ),
             models.Index(fields=["evse_id_raw"], name="cdr_evse_id_raw_idx"),
+            # The CDR overview sorts by amount (excl. VAT), ties newest first.
+            models.Index(
+                fields=["total_cost_excl_vat", "-end_date_time", "-id"], name="cdr_amount_idx"
+            ),
             # Statement lines in their order (lines page, CSV, discard, payout files).
             models.Index(
                 fields=["invoice", "end_date_time", "id"],

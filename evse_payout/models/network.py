@@ -6,6 +6,10 @@ from django.db.models import Q
 
 from ..validators import country_name, normalize_evse_id, validate_country_alpha3, validate_evse_id
 
+# How the CPO reads wherever an owner or holder is shown (a Location without owner, an account
+# without holder): tables, filters, pickers, messages and the admin all use this one label.
+CPO_OWN_LABEL = "CPO (own)"
+
 
 class SubCPO(models.Model):
     """An external client that owns EVSEs and is paid out for them."""
@@ -94,7 +98,7 @@ class EVSEStatus(models.TextChoices):
     BLOCKED = "BLOCKED"
     CHARGING = "CHARGING"
     INOPERATIVE = "INOPERATIVE"
-    OUTOFORDER = "OUTOFORDER"
+    OUTOFORDER = "OUTOFORDER", "Out of order"
     PLANNED = "PLANNED"
     REMOVED = "REMOVED"
     RESERVED = "RESERVED"
@@ -150,8 +154,11 @@ class EVSE(models.Model):
         ]
         indexes = [
             models.Index(fields=["evse_id", "id"], name="evse_evse_id_idx"),
-            models.Index(fields=["output_kw", "id"], name="evse_output_idx"),
-            models.Index(fields=["power_type", "id"], name="evse_power_type_idx"),
+            # Sorting by output or power type breaks ties by EVSE ID (then the pk), on the index.
+            models.Index(fields=["output_kw", "evse_id", "id"], name="evse_output_evse_id_idx"),
+            models.Index(
+                fields=["power_type", "evse_id", "id"], name="evse_power_type_evse_id_idx"
+            ),
             models.Index(fields=["status"], name="evse_status_idx"),
         ]
 

@@ -6,6 +6,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from ..models import (
     CDR,
+    CPO_OWN_LABEL,
     EVSE,
     Assignment,
     AuditEvent,
@@ -33,7 +34,7 @@ def payout_accounts_with_evse_counts() -> QuerySet:
 def _holder_choices():
     holders = SubCPO.objects.filter(payout_accounts__isnull=False).distinct().order_by("name", "pk")
     return [
-        (OWN, "CPO (own)"),
+        (OWN, CPO_OWN_LABEL),
         *((str(pk), name) for pk, name in holders.values_list("pk", "name")),
     ]
 

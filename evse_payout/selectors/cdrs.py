@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import QuerySet
 
 from ..filters.cdrs import CDRFilterSet
-from ..models import CDR, CDRRating, CDRStatus
+from ..models import CDR, Assignment, CDRRating, CDRStatus
 
 
 def cdr_overview_queryset() -> QuerySet:
@@ -32,6 +32,18 @@ def cdr_for_page(pk: int) -> CDR:
         "credited_cdr",
         "invoice",
     ).get(pk=pk)
+
+
+def current_assignment(cdr: CDR) -> Assignment | None:
+    """The open assignment of the CDR's EVSE today (it may differ from the one it was rated under)."""
+    if cdr.evse_id is None:
+        return None
+    return (
+        Assignment.objects.open()
+        .filter(evse_id=cdr.evse_id)
+        .select_related("payout_account")
+        .first()
+    )
 
 
 def cdr_rating_history(cdr: CDR) -> QuerySet:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from ..models import Assignment, AuditAction, PayoutAccount, SubCPO
+from ..models import CPO_OWN_LABEL, Assignment, AuditAction, PayoutAccount, SubCPO
 from ..validators import normalize_iban
 from .audit import record_audit_event
 
@@ -47,7 +47,7 @@ def _audit_value(field: str, value) -> str:
     if isinstance(value, SubCPO):
         return value.name
     if value is None and field == "holder":
-        return "CPO (own)"
+        return CPO_OWN_LABEL
     return str(value)
 
 

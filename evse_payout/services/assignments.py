@@ -11,7 +11,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from ..models import EVSE, Assignment, AuditAction, EVSEStatus, PayoutAccount, UnassignReason
+from ..models import (
+    CPO_OWN_LABEL,
+    EVSE,
+    Assignment,
+    AuditAction,
+    EVSEStatus,
+    PayoutAccount,
+    UnassignReason,
+)
 from .audit import AUDIT_DETAIL_SAMPLE, actor_label, record_audit_event
 
 NAME_SAMPLE = 5
@@ -30,7 +38,7 @@ def _named(values, sample=NAME_SAMPLE) -> str:
 
 
 def _owner_label(owner_id, owner_names) -> str:
-    return owner_names.get(owner_id, "?") if owner_id else "the CPO (own EVSEs)"
+    return owner_names.get(owner_id, "?") if owner_id else CPO_OWN_LABEL
 
 
 def _open_assignments_of(pks, batch_size=2000) -> list[tuple[str, str]]:

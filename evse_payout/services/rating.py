@@ -58,7 +58,7 @@ from ..models import (
     EVSEStatus,
     PayoutAccount,
 )
-from ..money import round_money
+from ..money import format_money, round_money
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
@@ -106,7 +106,7 @@ class RerateSummary:
         invoiceable); now 35 rated, 2 not invoiceable — 2 EVSE unassigned."
         """
         amounts = ", ".join(
-            f"{amount:,.2f} {currency}"
+            format_money(amount, currency)
             for currency, amount in sorted(self.newly_rated_payout_by_currency.items())
         )
         rated = f"{self.newly_rated:,} newly rated" + (f", {amounts} payout" if amounts else "")

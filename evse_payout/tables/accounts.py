@@ -43,10 +43,11 @@ class PayoutAccountTable(tables.Table):
         orderable=False,
         attrs={"td": {"class": "num"}, "th": {"class": "num"}},
     )
-    actions = tables.Column(verbose_name="", accessor="pk", orderable=False, empty_values=())
+    actions = tables.Column(verbose_name="Actions", accessor="pk", orderable=False, empty_values=())
 
     class Meta:
         model = PayoutAccount
+        attrs = {"id": "result_list"}
         fields = ()
         sequence = (
             "name",

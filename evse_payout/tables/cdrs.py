@@ -4,6 +4,7 @@ import django_tables2 as tables
 from django.utils.html import format_html
 
 from ..models import CDRStatus
+from ..money import format_money
 from .lean import DateTimeColumn, LeanTable
 
 EMPTY_TEXT = (
@@ -12,24 +13,16 @@ EMPTY_TEXT = (
 )
 
 
-def _money(value, currency):
-    if value is None:
-        return "—"
-    return f"{value:,.2f} {currency}"
-
-
 class CDRTable(LeanTable):
     select = tables.CheckBoxColumn(
         accessor="pk",
         attrs={
             "th__input": {"data-check-all": "pk", "aria-label": "Select all CDRs on this page"},
-            "td__input": {"name": "pk", "aria-label": "Select CDR"},
         },
     )
     end = DateTimeColumn(
         verbose_name="End",
         accessor="end_date_time",
-        format="Y-m-d H:i",
         order_by=("end_date_time", "pk"),
     )
     cdr_id = tables.Column(
@@ -48,7 +41,7 @@ class CDRTable(LeanTable):
     total = tables.Column(
         verbose_name="Total excl. VAT",
         accessor="total_cost_excl_vat",
-        orderable=False,
+        order_by=("total_cost_excl_vat", "-end_date_time", "-pk"),
         attrs={"td": {"class": "num"}, "th": {"class": "num"}},
     )
     status = tables.Column(verbose_name="Status", orderable=False)
@@ -75,6 +68,13 @@ class CDRTable(LeanTable):
         empty_text = EMPTY_TEXT
         fields = ()
 
+    def render_select(self, value, record):
+        return format_html(
+            '<input type="checkbox" name="pk" value="{}" aria-label="Select CDR {}" />',
+            value,
+            record.cdr_id,
+        )
+
     def render_evse_id(self, value, record):
         if record.evse_id is None:
             return format_html('{} <span class="quiet">(unknown EVSE)</span>', value or "—")
@@ -91,7 +91,7 @@ class CDRTable(LeanTable):
         return f"{value:,.3f}"
 
     def render_total(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)
 
     def render_status(self, value, record):
         label = record.get_status_display()
@@ -107,7 +107,7 @@ class CDRTable(LeanTable):
         )
 
     def render_fee(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)
 
     def render_payout(self, value, record):
-        return _money(value, record.currency)
+        return format_money(value, record.currency)

@@ -1,53 +1,20 @@
-"""The tables of the Payout EVSE assignment pages (django-tables2), and their paging rules."""
+"""The tables of the Payout EVSE assignment pages (django-tables2)."""
 
 from functools import cache, cached_property
 from urllib.parse import quote_plus
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from ..models import CDRReason, CDRStatus
-from ..selectors.evses import attach_unassigned_cdr_totals
+from ..models import CPO_OWN_LABEL, CDRReason, CDRStatus
+from ..money import format_count, format_money
 from ..validators import country_name
 from .lean import DateTimeColumn, LeanTable
 
-PER_PAGE_CHOICES = (25, 50, 100, 500)
 # A page shows a handful of countries many times over; pycountry is asked once per country.
 _country_name = cache(country_name)
-CPO_OWN = "CPO (own)"
-
-
-def paginate_table(request, table, *, paginator_class=Paginator):
-    """Sort and paginate `table` from the request: `sort`, `page` and `per_page` (one of the choices).
-
-    Unlike django-tables2's RequestConfig this refuses page sizes outside `PER_PAGE_CHOICES`, so a
-    hand-made URL cannot ask for a million rows. A page number out of range shows the last page.
-    """
-    table.request = request
-    order_by = request.GET.getlist(table.prefixed_order_by_field)
-    if order_by:
-        table.order_by = order_by
-    try:
-        per_page = int(request.GET.get(table.prefixed_per_page_field, ""))
-    except ValueError:
-        per_page = PER_PAGE_CHOICES[0]
-    if per_page not in PER_PAGE_CHOICES:
-        per_page = PER_PAGE_CHOICES[0]
-    table.per_page_choices = PER_PAGE_CHOICES
-    try:
-        table.paginate(
-            paginator_class=paginator_class,
-            per_page=per_page,
-            page=request.GET.get(table.prefixed_page_field, 1),
-        )
-    except PageNotAnInteger:
-        table.page = table.paginator.page(1)
-    except EmptyPage:
-        table.page = table.paginator.page(table.paginator.num_pages)
-    return table
 
 
 def _evse_url(record, table):
@@ -56,39 +23,41 @@ def _evse_url(record, table):
 
 
 class UnassignedEVSETable(LeanTable):
-    """Columns of DESIGN §4; only indexed columns sort, and every order ends with the primary key."""
+    """Columns of DESIGN §4; only indexed columns sort; ties go by EVSE ID, then the primary key."""
 
     evse = tables.CheckBoxColumn(
         accessor="pk",
         attrs={
             "th__input": {"data-check-all": "evse", "aria-label": "Select all EVSEs on this page"},
-            "td__input": {"aria-label": "Select EVSE"},
         },
     )
     evse_id = tables.Column(verbose_name="EVSE ID", order_by=("evse_id", "pk"), linkify=_evse_url)
     sub_cpo = tables.Column(
-        verbose_name="Sub-CPO", accessor="location__owner__name", default=CPO_OWN, orderable=False
+        verbose_name="Sub-CPO",
+        accessor="location__owner__name",
+        default=CPO_OWN_LABEL,
+        order_by=("location__owner__name", "evse_id", "pk"),
     )
     output = tables.Column(
         verbose_name="Output",
         accessor="output_kw",
-        order_by=("output_kw", "pk"),
+        order_by=("output_kw", "evse_id", "pk"),
         attrs={"td": {"class": "num"}},
     )
-    power_type = tables.Column(verbose_name="Power type", order_by=("power_type", "pk"))
+    power_type = tables.Column(verbose_name="Power type", order_by=("power_type", "evse_id", "pk"))
     address = tables.Column(verbose_name="Address", accessor="location__address", orderable=False)
     postal_code = tables.Column(
         verbose_name="Postal code",
         accessor="location__postal_code",
-        order_by=("location__postal_code", "pk"),
+        order_by=("location__postal_code", "evse_id", "pk"),
     )
     city = tables.Column(
-        verbose_name="City", accessor="location__city", order_by=("location__city", "pk")
+        verbose_name="City", accessor="location__city", order_by=("location__city", "evse_id", "pk")
     )
     country = tables.Column(
         verbose_name="Country",
         accessor="location__country",
-        order_by=("location__country", "pk"),
+        order_by=("location__country", "evse_id", "pk"),
     )
     unassigned_cdr_count = tables.Column(
         verbose_name="Unassigned CDRs", orderable=False, attrs={"td": {"class": "num"}}
@@ -103,8 +72,27 @@ class UnassignedEVSETable(LeanTable):
         empty_text = "No EVSEs."
         fields = ()
 
+    def __init__(self, *args, prepare_records=None, **kwargs):
+        # The view passes the selector that completes a page's records (the CDR totals), so the
+        # table layer does not reach into selectors.
+        super().__init__(*args, **kwargs)
+        self._prepare = prepare_records
+
     def prepare_records(self, records):
-        attach_unassigned_cdr_totals(records)
+        if self._prepare is not None:
+            self._prepare(records)
+
+    def render_evse(self, value, record):
+        """The row's checkbox, named by its EVSE ID and carrying its owner for the owner check."""
+        owner = record.location.owner
+        return format_html(
+            '<input type="checkbox" name="evse" value="{}" aria-label="Select {}"'
+            ' data-owner="{}" data-owner-name="{}" />',
+            value,
+            record.evse_id,
+            owner.pk if owner else "own",
+            owner.name if owner else CPO_OWN_LABEL,
+        )
 
     def render_output(self, value):
         return f"{value:,.2f} kW"
@@ -119,7 +107,7 @@ class UnassignedEVSETable(LeanTable):
             '<a href="{}{}">{}</a>',
             self.unassigned_cdrs_url,
             quote_plus(record.evse_id),
-            f"{value:,}",
+            format_count(value),
         )
 
     @cached_property
@@ -135,15 +123,13 @@ class UnassignedEVSETable(LeanTable):
             return "—"
         if record.unassigned_cdr_currencies > 1:
             return "mixed currencies"
-        return f"{value:,.2f} {record.unassigned_cdr_currency}"
+        return format_money(value, record.unassigned_cdr_currency)
 
 
 class AssignedEVSETable(UnassignedEVSETable):
     """The EVSEs of one payout account, with when and by whom they were assigned."""
 
-    assigned_since = DateTimeColumn(
-        verbose_name="Assigned since", format="Y-m-d H:i", orderable=False
-    )
+    assigned_since = DateTimeColumn(verbose_name="Assigned since", orderable=False)
     assigned_by_name = tables.Column(verbose_name="Assigned by", orderable=False, default="—")
 
     class Meta(UnassignedEVSETable.Meta):

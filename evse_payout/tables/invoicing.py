@@ -1,7 +1,5 @@
 """Tables of the invoice run pages: runs, a run's statements, a statement's lines."""
 
-from decimal import Decimal
-
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
@@ -9,19 +7,10 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 
 from ..models import InvoiceStatus
-from ..money import minor_unit
+from ..money import format_count, format_money
 from ..services.invoicing import line_amounts
 
 NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
-
-
-def format_money(value, currency: str) -> str:
-    """`1,234.50 EUR`: thousands separators, the currency's minor unit."""
-    return f"{number_format(Decimal(value), minor_unit(currency), force_grouping=True)} {currency}"
-
-
-def format_count(value) -> str:
-    return number_format(value or 0, force_grouping=True)
 
 
 def statement_label(invoice) -> str:
@@ -84,7 +73,7 @@ class StatementTable(tables.Table):
     total_excl_vat = tables.Column(verbose_name="Collected excl. VAT", orderable=False, attrs=NUM)
     total_fees = tables.Column(verbose_name="Fees", orderable=False, attrs=NUM)
     net_payout = tables.Column(verbose_name="Net payout", orderable=False, attrs=NUM)
-    links = tables.Column(verbose_name="", accessor="pk", orderable=False)
+    links = tables.Column(verbose_name="Downloads", accessor="pk", orderable=False)
 
     class Meta:
         attrs = {"id": "result_list"}
@@ -93,7 +82,10 @@ class StatementTable(tables.Table):
 
     def render_statement(self, record):
         url = reverse("evse_payout:invoice_detail", args=[record.pk])
-        return format_html('<a href="{}">{}</a>', url, statement_label(record))
+        # Named by the account too: a run's drafts all read "Draft" otherwise.
+        return format_html(
+            '<a href="{}">{} — {}</a>', url, statement_label(record), record.payout_account.name
+        )
 
     def render_status(self, record):
         return record.get_status_display()

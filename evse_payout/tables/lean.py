@@ -156,7 +156,13 @@ class LeanTable(tables.Table):
         return patterns[viewname]
 
     def _data_model(self):
-        return getattr(self.data, "model", None)
+        """The model of the rows: the queryset's, or that of a list's records (for choice labels)."""
+        model = getattr(self.data, "model", None)
+        if model is None:
+            records = getattr(self.data, "data", None)
+            if isinstance(records, list) and records and isinstance(records[0], models.Model):
+                model = type(records[0])
+        return model
 
     def _bind(self, function, **fixed):
         """`function` as (value, record) → result, passing only the arguments it asks for."""
@@ -228,7 +234,9 @@ class LeanTable(tables.Table):
         default = as_cell(bound_column.default)
         if isinstance(column, DateTimeColumn):
             render = _datetime_render(column.format)
-        elif isinstance(column, tables.CheckBoxColumn):
+        elif isinstance(column, tables.CheckBoxColumn) and not hasattr(
+            self, f"render_{bound_column.name}"
+        ):
             render = self._checkbox_render(bound_column)
         else:
             render = self._render_call(bound_column)

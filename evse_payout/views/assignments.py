@@ -6,36 +6,36 @@ service, a message reports the result, and the browser goes back to the table wi
 """
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_POST
+from django.utils.html import format_html
+from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
-from ..models import EVSE, PayoutAccount
+from ..forms.selection import resolve_selection
+from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
+from ..money import format_count
+from ..selectors.cdrs import filter_cdrs
 from ..selectors.evses import (
     assigned_evses,
     assignment_tabs,
+    attach_unassigned_cdr_totals,
     compatible_accounts,
     selection_owners,
     unassigned_evses,
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
-from ..tables.evses import AssignedEVSETable, UnassignedEVSETable, paginate_table
+from ..tables.evses import AssignedEVSETable, UnassignedEVSETable
+from .listing import capped_count, paginate_table, render_listing
 
 VIEW_PERMISSION = "evse_payout.view_evse"
 ASSIGN_PERMISSION = "evse_payout.add_assignment"
 CONFIRMATION_SAMPLE = 50
 PAGE_PARAMETERS = ("sort", "page", "per_page", "account")
 TITLE = "Payout EVSE assignment"
-
-
-def _require(request, permission):
-    if not request.user.has_perm(permission):
-        raise PermissionDenied
 
 
 def _url_or_none(name, *args):
@@ -63,12 +63,26 @@ def _empty_text(*, mode, valid, has_filters):
     return "No EVSEs are assigned to this account. Assign some from the Unassigned EVSEs table."
 
 
+def _table_tab_counts() -> dict:
+    """The counts on the "Unassigned EVSEs" and "Assigned EVSEs" tabs (capped at scale)."""
+    unassigned, unassigned_exact = capped_count(unassigned_evses())
+    assigned, assigned_exact = capped_count(Assignment.objects.open())
+    return {
+        "unassigned_tab": {"count": unassigned, "exact": unassigned_exact},
+        "assigned_tab": {"count": assigned, "exact": assigned_exact},
+    }
+
+
 def _listing(request, *, filterset, table_class, context):
     """Filter, sort and paginate one table; invalid filters show their errors and no rows."""
     valid = filterset.is_valid()
     evses = filterset.qs if valid else filterset.queryset.none()
     can_change = request.user.has_perm(ASSIGN_PERMISSION)
-    table = table_class(evses, exclude=() if can_change else ("evse",))
+    table = table_class(
+        evses,
+        exclude=() if can_change else ("evse",),
+        prepare_records=attach_unassigned_cdr_totals,
+    )
     has_filters = _has_filters(request.GET)
     filters = request.GET.copy()
     if context.get("account"):
@@ -84,17 +98,12 @@ def _listing(request, *, filterset, table_class, context):
         "total": table.paginator.count,
         "can_change": can_change,
         "filters": filters.urlencode(),
-    }
-    template = "evse_payout/assignment_evses.html"
-    if request.htmx:
-        template += "#listing"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    } | _table_tab_counts()
+    return render_listing(request, "evse_payout/assignment_evses.html", context)
 
 
+@permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_unassigned(request):
-    _require(request, VIEW_PERMISSION)
     filterset = EVSEFilterSet(request.GET, queryset=unassigned_evses())
     return _listing(
         request,
@@ -104,8 +113,8 @@ def evses_unassigned(request):
     )
 
 
+@permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_assigned(request):
-    _require(request, VIEW_PERMISSION)
     tabs = assignment_tabs()
     account = next((tab for tab in tabs if str(tab.pk) == request.GET.get("account")), None)
     account = account or (tabs[0] if tabs else None)
@@ -117,9 +126,8 @@ def evses_assigned(request):
         "account_create_url": _url_or_none("evse_payout:account_create"),
     }
     if account is None:
-        return render(
-            request, "evse_payout/assignment_evses.html", context | {"title": TITLE, "table": None}
-        )
+        context |= {"title": TITLE, "table": None} | _table_tab_counts()
+        return render(request, "evse_payout/assignment_evses.html", context)
     filterset = AssignedEVSEFilterSet(request.GET, queryset=assigned_evses(account_id=account.pk))
     return _listing(request, filterset=filterset, table_class=AssignedEVSETable, context=context)
 
@@ -132,19 +140,14 @@ def _back(list_name: str, selection: EVSESelectionForm) -> HttpResponseRedirect:
 
 
 def _selected_evses(selection: EVSESelectionForm, *, checked_among, matching):
-    """The selected EVSEs as a lazy queryset: the checked ids, or every EVSE the filter matches.
-
-    Returns None when a re-posted filter is no longer valid.
-    """
-    if selection.cleaned_data["select_across"]:
-        filterset = matching(selection.filter_data)
-        return filterset.qs.order_by("evse_id", "pk") if filterset.is_valid() else None
-    return checked_among.filter(pk__in=selection.cleaned_data["evse"]).order_by("evse_id", "pk")
+    """The selected EVSEs in EVSE ID order; None when a re-posted filter is no longer valid."""
+    evses = resolve_selection(selection, checked_among=checked_among, matching=matching)
+    return None if evses is None else evses.order_by("evse_id", "pk")
 
 
-def _read_selection(request, *, list_name):
+def _read_selection(request, *, list_name, data=None):
     """Validate the posted selection; on a problem, a message and the redirect to return."""
-    selection = EVSESelectionForm(request.POST)
+    selection = EVSESelectionForm(request.POST if data is None else data)
     if not selection.is_valid():
         messages.error(
             request, " ".join(error for errors in selection.errors.values() for error in errors)
@@ -169,87 +172,153 @@ def _confirmation_context(selection, evses, *, list_name, expected_count=None):
     }
 
 
-@require_POST
+def _picker_url(selection: EVSESelectionForm) -> str:
+    """The account picker for this same selection as a GET URL (to come back after creating)."""
+    data = selection.cleaned_data
+    query = QueryDict(mutable=True)
+    query.setlist("evse", [str(pk) for pk in data["evse"]])
+    if data["select_across"]:
+        query["select_across"] = "1"
+    query["filters"] = data["filters"] or ""
+    return f"{reverse('evse_payout:evses_assign')}?{query.urlencode()}"
+
+
+def _account_create_url(selection, owner_id) -> str | None:
+    """ "Create payout account" for this owner, coming back to the picker with the selection."""
+    url = _url_or_none("evse_payout:account_create")
+    if url is None:
+        return None
+    query = QueryDict(mutable=True)
+    if owner_id:
+        query["holder"] = str(owner_id)
+    query["next"] = _picker_url(selection)
+    return f"{url}?{query.urlencode()}"
+
+
+def _assign_confirmed(request, selection, evses):
+    """ "Confirm" on the confirmation page: one service call, a message with the next step."""
+    try:
+        result = assign_evses(
+            evses=evses,
+            account_id=_posted_int(request.POST.get("account")),
+            actor=request.user,
+            expected_count=selection.cleaned_data["expected_count"]
+            if selection.cleaned_data["select_across"]
+            else None,
+        )
+    except AssignmentError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"{_evse_count(result.count)} assigned to {result.account.name}")
+        _next_step_message(request, account_id=result.account.pk)
+    return _back("evses_unassigned", selection)
+
+
+def _next_step_message(request, *, account_id: int) -> None:
+    """After assigning: how many CDRs of the account's EVSEs wait for a re-rate, and the link."""
+    query = QueryDict(mutable=True)
+    query.update(
+        {
+            "status": CDRStatus.NOT_INVOICEABLE,
+            "reason": CDRReason.EVSE_UNASSIGNED,
+            "assigned_to": str(account_id),
+        }
+    )
+    waiting = filter_cdrs(query).qs.count()
+    if not waiting:
+        return
+    url = f"{reverse('evse_payout:cdr_list')}?{query.urlencode()}"
+    messages.info(
+        request,
+        format_html(
+            '{} of their CDRs cannot be invoiced until re-rated. <a href="{}">Re-rate them in '
+            "the CDR overview</a>.",
+            format_count(waiting),
+            url,
+        ),
+    )
+
+
+def _single_owner(request, selection, evses):
+    """(owner_id, owner_name) of the selection, or a redirect with the reason it has none."""
+    owners = selection_owners(evses)
+    if not owners:
+        messages.error(request, "None of the selected EVSEs exists any more. Nothing was assigned.")
+        return None, _back("evses_unassigned", selection)
+    if len(owners) > 1:
+        names = sorted(name or CPO_OWN_LABEL for _, name in owners)
+        messages.error(
+            request,
+            f"The selected EVSEs belong to different owners ({', '.join(names)}). "
+            "Select EVSEs of one owner at a time.",
+        )
+        return None, _back("evses_unassigned", selection)
+    return owners[0], None
+
+
+def _account_form(data, accounts) -> PayoutAccountChoiceForm:
+    """The picker; the only compatible account comes preselected."""
+    if "account" in data:
+        return PayoutAccountChoiceForm(data, accounts=accounts)
+    only = list(accounts[:2])
+    initial = {"account": only[0]} if len(only) == 1 else None
+    return PayoutAccountChoiceForm(initial=initial, accounts=accounts)
+
+
+@permission_required(ASSIGN_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
 def evses_assign(request):
-    """Assign EVSEs: the table posts here, then the account picker, then the confirmation."""
-    _require(request, ASSIGN_PERMISSION)
-    selection, problem = _read_selection(request, list_name="evses_unassigned")
+    """Assign EVSEs: the table posts here, then the account picker, then the confirmation.
+
+    The picker also answers GET (the same selection in the query string), so "Create payout
+    account" can bring the user back to it; only a POST with "confirm" changes anything.
+    """
+    data = request.POST if request.method == "POST" else request.GET
+    selection, problem = _read_selection(request, list_name="evses_unassigned", data=data)
     if problem:
         return problem
     # Checked rows are looked up among all EVSEs, so one assigned meanwhile is named as the blocker.
     evses = _selected_evses(
         selection,
         checked_among=EVSE.objects.all(),
-        matching=lambda data: EVSEFilterSet(data, queryset=unassigned_evses()),
+        matching=lambda filters: EVSEFilterSet(filters, queryset=unassigned_evses()),
     )
     if evses is None:
         messages.error(request, "The filters are not valid any more; correct them and try again.")
         return _back("evses_unassigned", selection)
+    if request.method == "POST" and request.POST.get("confirm"):
+        return _assign_confirmed(request, selection, evses)
 
-    if request.POST.get("confirm"):
-        try:
-            result = assign_evses(
-                evses=evses,
-                account_id=_posted_int(request.POST.get("account")),
-                actor=request.user,
-                expected_count=selection.cleaned_data["expected_count"]
-                if selection.cleaned_data["select_across"]
-                else None,
-            )
-        except AssignmentError as error:
-            messages.error(request, str(error))
-        else:
-            messages.success(
-                request, f"{_evse_count(result.count)} assigned to {result.account.name}"
-            )
-        return _back("evses_unassigned", selection)
-
-    owners = selection_owners(evses)
-    if not owners:
-        messages.error(request, "None of the selected EVSEs exists any more. Nothing was assigned.")
-        return _back("evses_unassigned", selection)
-    if len(owners) > 1:
-        names = sorted(name or "the CPO (own EVSEs)" for _, name in owners)
-        messages.error(
-            request,
-            f"The selected EVSEs belong to different owners ({', '.join(names)}). "
-            "Select EVSEs of one owner at a time.",
-        )
-        return _back("evses_unassigned", selection)
-    ((owner_id, owner_name),) = owners
+    owner, problem = _single_owner(request, selection, evses)
+    if problem:
+        return problem
+    owner_id, owner_name = owner
     accounts = compatible_accounts(owner_id=owner_id)
-    account_form = PayoutAccountChoiceForm(
-        request.POST if "account" in request.POST else None, accounts=accounts
-    )
+    account_form = _account_form(data, accounts)
     context = _confirmation_context(selection, evses, list_name="evses_unassigned") | {
         "title": "Select a payout account",
         "has_accounts": accounts.exists(),
-        "owner_name": owner_name or "the CPO (own EVSEs)",
+        "owner_name": owner_name or CPO_OWN_LABEL,
         "owner_id": owner_id,
         "account_form": account_form,
         "list_url": reverse("evse_payout:evses_unassigned"),
-        "account_create_url": _url_or_none("evse_payout:account_create"),
+        "account_create_url": _account_create_url(selection, owner_id),
     }
     if account_form.is_bound and account_form.is_valid():
-        account = account_form.cleaned_data["account"]
-        return render(
-            request,
-            "evse_payout/assignment_confirm.html",
-            context
-            | {
-                "title": "Confirm assignment",
-                "action": "assign",
-                "account": account,
-                "action_url": reverse("evse_payout:evses_assign"),
-            },
-        )
+        context |= {
+            "title": "Confirm assignment",
+            "action": "assign",
+            "account": account_form.cleaned_data["account"],
+            "action_url": reverse("evse_payout:evses_assign"),
+        }
+        return render(request, "evse_payout/assignment_confirm.html", context)
     return render(request, "evse_payout/assignment_pick_account.html", context)
 
 
+@permission_required(ASSIGN_PERMISSION, raise_exception=True)
 @require_POST
 def evses_unassign(request):
     """Unassign EVSEs from the account of the current tab: confirmation, then "Confirm"."""
-    _require(request, ASSIGN_PERMISSION)
     selection, problem = _read_selection(request, list_name="evses_assigned")
     if problem:
         return problem

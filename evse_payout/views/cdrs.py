@@ -4,25 +4,25 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_tables2.paginators import LazyPaginator
 
 from ..forms.cdrs import CDRRerateForm
-from ..models import CDR, CDRStatus
+from ..forms.selection import resolve_selection
+from ..models import CDR, CPO_OWN_LABEL, CDRStatus
 from ..selectors.cdrs import (
     cdr_credits,
     cdr_for_page,
     cdr_rating_history,
+    current_assignment,
     fee_breakdown,
     filter_cdrs,
 )
 from ..services.rating import rerate_cdrs
 from ..tables.cdrs import CDRTable
-from ..tables.evses import paginate_table
+from .listing import CappedCountPaginator, capped_count, paginate_table, render_listing
 
 VIEW_PERM = "evse_payout.view_cdr"
 RERATE_PERM = "evse_payout.change_cdr"
@@ -55,12 +55,48 @@ def _back_url(request, filter_query: str) -> str:
     return _overview_url(filter_query)
 
 
+# The overview's quick-filter tabs: (status value, label); "" is every status.
+STATUS_TABS = (
+    ("", "All"),
+    (CDRStatus.NOT_INVOICEABLE, "Not invoiceable"),
+    (CDRStatus.RATED, "Rated"),
+    (CDRStatus.INVOICED, "Invoiced"),
+    (CDRStatus.NEW, "New"),
+)
+
+
+def _status_tabs(request) -> list[dict]:
+    """One tab per status with its link (the other filters kept) and its (capped) count."""
+    others = request.GET.copy()
+    for key in ("status", "page"):
+        others.pop(key, None)
+    base = filter_cdrs(others)
+    matching = base.qs if base.is_valid() else base.queryset.none()
+    current = request.GET.get("status", "")
+    tabs = []
+    for status, label in STATUS_TABS:
+        query = others.copy()
+        if status:
+            query["status"] = status
+        count, exact = capped_count(matching.filter(status=status) if status else matching)
+        tabs.append(
+            {
+                "label": label,
+                "url": _overview_url(query.urlencode()),
+                "count": count,
+                "exact": exact,
+                "active": current == status,
+            }
+        )
+    return tabs
+
+
 @permission_required(VIEW_PERM, raise_exception=True)
 def cdr_list(request):
     filterset = filter_cdrs(request.GET)
     can_rerate = request.user.has_perm(RERATE_PERM)
     table = CDRTable(filterset.qs, exclude=() if can_rerate else ("select",))
-    paginate_table(request, table, paginator_class=LazyPaginator)
+    paginate_table(request, table, paginator_class=CappedCountPaginator)
     filter_query = request.GET.copy()
     for key in ("page", "per_page", "sort"):
         filter_query.pop(key, None)
@@ -68,27 +104,39 @@ def cdr_list(request):
         "title": "CDR overview",
         "filter": filterset,
         "table": table,
+        "tabs": _status_tabs(request),
         "can_rerate": can_rerate,
         "filter_query": filter_query.urlencode(),
-        "is_filtered": any(request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice")),
+        "is_filtered": any(
+            request.GET.get(key) for key in (*FILTER_KEYS, "run", "invoice", "assigned_to")
+        ),
         "run_id": filterset.form.cleaned_data.get("run") if filterset.is_valid() else None,
         "invoice_id": filterset.form.cleaned_data.get("invoice") if filterset.is_valid() else None,
+        "assigned_to": filterset.form.cleaned_data.get("assigned_to")
+        if filterset.is_valid()
+        else None,
     }
-    return render(request, "evse_payout/cdr_list.html", context)
+    return render_listing(request, "evse_payout/cdr_list.html", context)
 
 
+@permission_required(RERATE_PERM, raise_exception=True)
 @require_POST
 def cdr_rerate(request):
     """Bulk "Rerate CDRs": confirmation (with a dry-run preview), then re-rate and go back."""
-    if not request.user.has_perm(RERATE_PERM):
-        raise PermissionDenied("Re-rating CDRs needs the Payout manager or Finance role.")
     form = CDRRerateForm(request.POST)
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(error))
         return redirect(_back_url(request, form.filter_query))
     back = _back_url(request, form.filter_query)
-    cdrs = form.selected_cdrs()
+    cdrs = resolve_selection(
+        form,
+        checked_among=CDR.objects.all(),
+        matching=filter_cdrs,
+    )
+    if cdrs is None:
+        messages.error(request, "The filters are not valid any more; correct them and try again.")
+        return redirect(back)
     count = cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count()
     if count == 0:
         messages.warning(
@@ -139,7 +187,11 @@ def cdr_detail(request, pk):
         "cdr": cdr,
         "breakdown": fee_breakdown(cdr),
         "history": list(cdr_rating_history(cdr)),
+        "assigned_now": current_assignment(cdr)
+        if cdr.status == CDRStatus.NOT_INVOICEABLE
+        else None,
         "credits": list(cdr_credits(cdr)),
+        "cpo_own_label": CPO_OWN_LABEL,
         "raw_json": json.dumps(cdr.raw, indent=2, ensure_ascii=False, sort_keys=False),
         "evse_url": _reverse_or_none("evse_detail", cdr.evse_id) if cdr.evse_id else None,
         "invoice_url": _reverse_or_none("invoice_detail", cdr.invoice_id)

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from ..models import EVSE
+from ..models import CPO_OWN_LABEL, EVSE
 from ..selectors.accounts import evse_assignment_history, evse_cdr_counts, evse_for_page
 
 
@@ -29,6 +29,7 @@ def evse_detail(request, pk):
             "history": history,
             "current": history[0] if history and history[0].is_open else None,
             "cdr_counts": evse_cdr_counts(evse),
+            "cpo_own_label": CPO_OWN_LABEL,
         },
     )
 

@@ -1,16 +1,19 @@
 """The "Invoice runs" pages: runs, a new run (cutoff → preview → Confirm), a run, a statement,
 and the CSV and SEPA downloads. Every change goes through evse_payout.services.invoicing."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus
+from ..money import format_count, format_money
 from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
 from ..services.invoicing import (
     InvoicingError,
@@ -25,15 +28,13 @@ from ..services.payout_files import (
     build_sepa_transfer,
     iter_statement_csv,
 )
-from ..tables.evses import paginate_table
 from ..tables.invoicing import (
     InvoiceLineTable,
     InvoiceRunTable,
     StatementTable,
-    format_count,
-    format_money,
     statement_label,
 )
+from .listing import paginate_table
 
 VIEW_RUN = "evse_payout.view_invoicerun"
 VIEW_INVOICE = "evse_payout.view_invoice"
@@ -145,10 +146,30 @@ def invoice_run_detail(request, pk):
     )
 
 
+def _draft_summary(statements) -> dict:
+    """What "Finalize" will number: the drafts, their CDR count and net payout per currency."""
+    drafts = [s for s in statements if s.status == InvoiceStatus.DRAFT]
+    payouts: dict[str, Decimal] = {}
+    for statement in drafts:
+        payouts[statement.currency] = (
+            payouts.get(statement.currency, Decimal(0)) + statement.net_payout
+        )
+    return {
+        "drafts": drafts,
+        "cdr_count": format_count(sum(s.cdr_count for s in drafts)),
+        "payouts": [format_money(amount, currency) for currency, amount in sorted(payouts.items())],
+    }
+
+
 @permission_required(CHANGE_INVOICE, raise_exception=True)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def invoice_run_finalize(request, pk):
+    """GET: a confirmation page with what will be numbered; POST: finalize every draft."""
     run = get_object_or_404(InvoiceRun, pk=pk)
+    if request.method == "GET":
+        context = {"title": "Finalize all draft statements", "run": run}
+        context |= _draft_summary(list(run_statements(run)))
+        return render(request, "evse_payout/invoice_confirm_finalize.html", context)
     try:
         finalized = finalize_run(run=run, actor=request.user)
     except InvoicingError as exc:
@@ -230,9 +251,14 @@ def invoice_csv(request, pk):
 
 
 @permission_required(CHANGE_INVOICE, raise_exception=True)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def invoice_finalize(request, pk):
-    invoice = get_object_or_404(Invoice, pk=pk)
+    """GET: a confirmation page with the statement's figures; POST: finalize it."""
+    invoice = get_object_or_404(Invoice.objects.select_related("payout_account"), pk=pk)
+    if request.method == "GET":
+        context = {"title": "Finalize draft statement", "invoice": invoice, "run": invoice.run}
+        context |= _draft_summary([invoice])
+        return render(request, "evse_payout/invoice_confirm_finalize.html", context)
     try:
         finalized = finalize_invoice(invoice=invoice, actor=request.user)
     except InvoicingError as exc:

@@ -64,7 +64,7 @@ def test_filter_assign_two_then_unassign_one(page, login, payout_manager):
     expect(page).to_have_url(re.compile(r"/assignment/\?.*city=Gent"))
     expect(page.locator(".results-count")).to_have_text("0 matching EVSEs")
 
-    page.get_by_role("link", name="Assigned EVSEs", exact=True).click()
+    page.get_by_role("link", name="Assigned EVSEs (2)", exact=True).click()
     page.get_by_role("link", name="Own main (2)").click()
     rows = page.locator("#result_list tbody tr")
     expect(rows).to_have_count(2)

@@ -54,13 +54,18 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
 
     expect(page.locator(".messagelist")).to_contain_text("drafted 1 statements with 2 CDRs")
     expect(page).to_have_url(re.compile(r"/invoice-runs/\d+/$"))
-    page.get_by_role("link", name="Draft").click()
+    page.get_by_role("link", name="Draft — Hotel Zeezicht").click()
 
     expect(
         page.get_by_role("heading", name=re.compile("Self-billing payout statement"))
     ).to_be_visible()
     expect(page.locator("#result_list")).to_contain_text("-100.00 EUR")
     page.get_by_role("button", name="Finalize").click()
+    expect(page.locator("#finalize-summary")).to_contain_text(
+        "Finalizing gives 1 draft statement (2 CDRs; net payout 1,260.00 EUR)"
+    )
+    assert Invoice.objects.get().status == InvoiceStatus.DRAFT
+    page.get_by_role("button", name="Confirm").click()
 
     statement = Invoice.objects.get()
     assert statement.status == InvoiceStatus.FINAL

@@ -182,7 +182,7 @@ def test_create_form_preselects_the_holder_from_the_query(finance_client):
     form = response.context["form"]
     assert form.initial["holder"] == holder
     assert form.initial["account_holder_name"] == "Fleet depot"
-    assert "CPO (own account)" in response.content.decode()
+    assert "CPO (own)" in response.content.decode()
 
 
 def test_create_with_a_bad_iban_names_the_field(finance_client):
@@ -447,3 +447,51 @@ def test_unknown_account_is_404(finance_client):
         finance_client.post(reverse("evse_payout:account_deactivate", args=[999999])).status_code
         == 404
     )
+
+
+# --- the account form (issue 15, problem 10) -----------------------------------------------------
+
+
+def test_create_form_marks_required_fields_and_offers_payout_currencies_only(finance_client):
+    page = finance_client.get(CREATE_URL).content.decode()
+
+    assert '<label for="id_name" class="required">Name:</label>' in page
+    assert '<label for="id_bic">' in page  # optional: not marked
+    assert '<option value="EUR" selected>EUR — Euro</option>' in page
+    assert 'value="XAU"' not in page and 'value="XTS"' not in page
+    assert page.count("<option value=") < 40
+    assert "Use this IBAN anyway" not in page
+
+
+def test_edit_form_keeps_an_existing_currency_outside_the_list(finance_client):
+    account = PayoutAccountFactory(currency="MAD")
+
+    page = finance_client.get(reverse("evse_payout:account_edit", args=[account.pk]))
+
+    assert '<option value="MAD" selected>' in page.content.decode()
+
+
+def test_an_iban_of_another_holders_account_is_refused_until_confirmed(finance_client):
+    hotel = SubCPOFactory(name="Hotel Zeezicht")
+    PayoutAccountFactory(name="Hotel main", holder=hotel, iban="BE68539007547034")
+
+    refused = finance_client.post(CREATE_URL, form_data())
+
+    page = refused.content.decode()
+    assert refused.status_code == 200
+    assert "This IBAN is already used by “Hotel main” (Hotel Zeezicht), of another holder." in page
+    assert "Use this IBAN anyway" in page
+    assert not PayoutAccount.objects.filter(name="Municipality payouts").exists()
+
+    accepted = finance_client.post(CREATE_URL, form_data(confirm_shared_iban="on"))
+
+    assert accepted.status_code == 302
+    assert PayoutAccount.objects.filter(name="Municipality payouts").exists()
+
+
+def test_the_same_holder_may_reuse_its_own_iban_without_a_warning(finance_client):
+    PayoutAccountFactory(name="Own main", holder=None, iban="BE68539007547034")
+
+    response = finance_client.post(CREATE_URL, form_data())
+
+    assert response.status_code == 302

@@ -1,5 +1,6 @@
 """The "Payout EVSE assignment" pages through the Django test client and the real database."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -172,7 +173,7 @@ def test_sub_cpo_filter_offers_the_sub_cpos_and_keeps_their_evses(viewer_client,
 
     assert rows(response) == ["BE*BEC*E1001", "BE*BEC*E1002"]
     content = response.content.decode()
-    assert "CPO (own EVSEs)" in content
+    assert "CPO (own)" in content
     assert '<label for="id_sub_cpo">Sub-CPO:</label>' in content
 
 
@@ -233,7 +234,15 @@ def test_unindexed_columns_do_not_sort(viewer_client, network):
     table = viewer_client.get(UNASSIGNED).context["table"]
 
     orderable = {column.name for column in table.columns if column.orderable}
-    assert orderable == {"evse_id", "output", "power_type", "postal_code", "city", "country"}
+    assert orderable == {
+        "evse_id",
+        "sub_cpo",
+        "output",
+        "power_type",
+        "postal_code",
+        "city",
+        "country",
+    }
     assert rows(viewer_client.get(UNASSIGNED, {"sort": "address"}))[0] == "BE*BEC*E1001"
 
 
@@ -328,7 +337,7 @@ def test_viewer_sees_no_checkboxes_or_buttons(viewer_client, network):
     AssignmentFactory()
     for url in (UNASSIGNED, ASSIGNED):
         content = viewer_client.get(url).content.decode()
-        assert 'name="evse"' not in content
+        assert 'type="checkbox" name="evse"' not in content
         assert "Assign EVSEs</button>" not in content
         assert "Unassign EVSEs</button>" not in content
         assert "select_across" not in content
@@ -418,16 +427,81 @@ def test_mixed_owner_selection_is_refused_naming_the_owners(manager_client):
     assert response.status_code == 302
     (text,) = message_texts(response)
     assert "different owners" in text
-    assert "Hotel" in text and "the CPO (own EVSEs)" in text
+    assert "Hotel" in text and "CPO (own)" in text
 
 
-def test_picker_links_to_create_payout_account_when_none_fits(manager_client):
+@pytest.fixture
+def manager_and_finance_client(client, roles):
+    client.force_login(UserFactory(username="both", groups=["Payout manager", "Finance"]))
+    return client
+
+
+def test_picker_links_to_create_payout_account_when_none_fits(manager_and_finance_client):
+    charger = EVSEFactory(location=LocationFactory(owner=SubCPOFactory(name="Lonely")))
+
+    response = manager_and_finance_client.post(ASSIGN, {"evse": [charger.pk]})
+
+    assert "No active payout account belongs to Lonely" in response.content.decode()
+    assert "Create payout account</a>" in response.content.decode()
+
+
+def test_picker_without_the_finance_role_says_who_can_create_an_account(manager_client):
     charger = EVSEFactory(location=LocationFactory(owner=SubCPOFactory(name="Lonely")))
 
     content = manager_client.post(ASSIGN, {"evse": [charger.pk]}).content.decode()
 
-    assert "No active payout account belongs to Lonely" in content
-    assert "Create payout account</a>" in content
+    assert "A colleague with the Finance role can create one." in content
+    assert "Create payout account</a>" not in content
+
+
+def test_picker_offers_create_account_even_when_accounts_fit_and_preselects_the_only_one(
+    manager_and_finance_client,
+):
+    hotel = SubCPOFactory(name="Hotel")
+    account = PayoutAccountFactory(name="Hotel main", holder=hotel)
+    charger = EVSEFactory(location=LocationFactory(owner=hotel))
+
+    content = manager_and_finance_client.post(ASSIGN, {"evse": [charger.pk]}).content.decode()
+
+    assert "None of these fits?" in content and "Create payout account</a>" in content
+    assert f'name="account" value="{account.pk}" required id="id_account_0" checked>' in content
+
+
+def test_create_account_mid_assign_returns_to_the_picker_with_the_selection(
+    manager_and_finance_client,
+):
+    hotel = SubCPOFactory(name="Hotel", vat_number="BE0123456749")
+    chargers = [EVSEFactory(location=LocationFactory(owner=hotel)) for _ in range(2)]
+    picker = manager_and_finance_client.post(
+        ASSIGN, {"evse": [c.pk for c in chargers], "filters": "city=Gent"}
+    )
+    create_url = picker.context["account_create_url"]
+    form_page = manager_and_finance_client.get(create_url)
+    next_url = form_page.context["next_url"]
+
+    created = manager_and_finance_client.post(
+        create_url,
+        {
+            "name": "Hotel payouts",
+            "holder": hotel.pk,
+            "account_holder_name": "Hotel NV",
+            "iban": "BE68 5390 0754 7034",
+            "currency": "EUR",
+            "commission_percent": "10",
+            "fee_per_kwh": "0",
+            "fee_per_session": "0",
+            "next": next_url,
+        },
+    )
+    assert created.status_code == 302 and created.url == next_url
+    back = manager_and_finance_client.get(created.url)
+
+    content = back.content.decode()
+    assert back.status_code == 200
+    assert "2 EVSEs of <strong>Hotel</strong> selected" in content
+    assert "Hotel payouts" in content and "checked" in content
+    assert 'name="filters" value="city=Gent"' in content
+    assert Assignment.objects.count() == 0  # coming back changes nothing
 
 
 def test_tampered_selection_is_refused_with_a_message(manager_client):
@@ -441,7 +515,7 @@ def test_empty_selection_says_what_to_do(manager_client):
     response = manager_client.post(ASSIGN, {"filters": "city=x"})
 
     assert response["Location"] == f"{UNASSIGNED}?city=x"
-    assert "Select at least one EVSE" in message_texts(response)[0]
+    assert "Tick the EVSEs first (or select all matching EVSEs)" in message_texts(response)[0]
 
 
 def test_double_submitted_confirmation_creates_no_duplicates(manager_client):
@@ -650,3 +724,61 @@ def test_unassign_all_matching_in_a_tab(manager_client):
     assert message_texts(done) == ["3 EVSEs unassigned from Mine"]
     assert Assignment.objects.open().filter(payout_account=account).count() == 1
     assert Assignment.objects.open().filter(payout_account=other).count() == 1
+
+
+def test_after_assigning_the_message_links_to_the_cdrs_to_rerate(manager_client):
+    account = PayoutAccountFactory(name="Own main", holder=None)
+    charger = EVSEFactory(location=LocationFactory(owner=None))
+    waiting = CDRFactory.create_batch(
+        2, evse=charger, status=CDRStatus.NOT_INVOICEABLE, reason=CDRReason.EVSE_UNASSIGNED
+    )
+    CDRFactory(
+        evse=EVSEFactory(), status=CDRStatus.NOT_INVOICEABLE, reason=CDRReason.EVSE_UNASSIGNED
+    )
+
+    done = manager_client.post(
+        ASSIGN, {"evse": [charger.pk], "account": account.pk, "confirm": "1"}
+    )
+
+    texts = message_texts(done)
+    assert texts[0] == "1 EVSE assigned to Own main"
+    assert texts[1].startswith("2 of their CDRs cannot be invoiced until re-rated.")
+    link = re.search(r'href="([^"]+)"', texts[1]).group(1).replace("&amp;", "&")
+    overview = manager_client.get(link)
+    assert {row.record.pk for row in overview.context["table"].paginated_rows} == {
+        cdr.pk for cdr in waiting
+    }
+    assert "Rerate CDRs</button>" in overview.content.decode()
+
+
+def test_assigning_evses_without_waiting_cdrs_gives_no_rerate_message(manager_client):
+    account = PayoutAccountFactory(name="Own main", holder=None)
+    charger = EVSEFactory(location=LocationFactory(owner=None))
+
+    done = manager_client.post(
+        ASSIGN, {"evse": [charger.pk], "account": account.pk, "confirm": "1"}
+    )
+
+    assert message_texts(done) == ["1 EVSE assigned to Own main"]
+
+
+@pytest.mark.parametrize("sort", ["output", "-output", "power_type", "city", "sub_cpo"])
+def test_equal_sort_keys_are_ordered_by_evse_id(viewer_client, sort):
+    site = LocationFactory(city="Gent", owner=SubCPOFactory(name="Hotel"))
+    for evse_id in ("BE*BEC*E0003", "BE*BEC*E0001", "BE*BEC*E0002"):
+        EVSEFactory(evse_id=evse_id, location=site, output_kw=Decimal("22"), power_type="DC")
+
+    listed = rows(viewer_client.get(UNASSIGNED, {"sort": sort}))
+
+    expected = ["BE*BEC*E0001", "BE*BEC*E0002", "BE*BEC*E0003"]
+    assert listed == (expected[::-1] if sort.startswith("-") else expected)
+
+
+def test_table_tabs_show_their_counts(viewer_client):
+    EVSEFactory.create_batch(3)
+    AssignmentFactory.create_batch(2)
+
+    page = viewer_client.get(UNASSIGNED).content.decode()
+
+    assert 'Unassigned EVSEs <span class="count">(3)</span>' in page
+    assert 'Assigned EVSEs <span class="count">(2)</span>' in page

@@ -164,7 +164,8 @@ def test_overview_query_count_is_constant_in_rows(rows, manager_client, django_a
         rate_cdr(cdr=CDRFactory(evse=evse))
     manager_client.get(LIST)  # warm up the session and permission caches
 
-    with django_assert_num_queries(7):
+    # 7 for the page, 1 capped count of the matching CDRs, 5 capped counts for the status tabs.
+    with django_assert_num_queries(13):
         response = manager_client.get(LIST, {"per_page": 50})
 
     assert len(response.context["table"].paginated_rows) == rows
@@ -238,7 +239,9 @@ def test_select_all_matching_reposts_the_filter(manager_client, world):
 def test_rerate_without_a_selection_says_what_to_do(manager_client, world):
     response = manager_client.post(RERATE, {"filters": "status=rated"}, follow=True)
 
-    assert "Check the CDRs to re-rate" in str(list(response.context["messages"])[0])
+    assert "Tick the CDRs first (or select all matching CDRs)" in str(
+        list(response.context["messages"])[0]
+    )
 
 
 def test_rerate_of_only_invoiced_cdrs_changes_nothing(manager_client, world):
@@ -334,3 +337,57 @@ def test_select_all_without_filters_selects_every_cdr_not_invoiced(manager_clien
     confirm = manager_client.post(RERATE, {"select_all": "on", "filters": ""})
 
     assert "Re-rate 3 CDRs?" in confirm.content.decode()
+
+
+def test_overview_sorts_by_amount_with_ties_newest_first(viewer_client, db):
+    base = timezone.now() - timedelta(days=3)
+    small = CDRFactory(total_cost_excl_vat=Decimal("5.00"), end_date_time=base)
+    tie_old = CDRFactory(total_cost_excl_vat=Decimal("9.00"), end_date_time=base)
+    tie_new = CDRFactory(
+        total_cost_excl_vat=Decimal("9.00"), end_date_time=base + timedelta(hours=1)
+    )
+
+    ascending = viewer_client.get(LIST, {"sort": "total"}).context["table"].paginated_rows
+    descending = viewer_client.get(LIST, {"sort": "-total"}).context["table"].paginated_rows
+
+    assert [row.record.pk for row in ascending] == [small.pk, tie_new.pk, tie_old.pk]
+    assert [row.record.pk for row in descending] == [tie_old.pk, tie_new.pk, small.pk]
+
+
+def test_cdr_page_advice_changes_once_the_evse_is_assigned(viewer_client, world):
+    cdr = world["cdrs"]["unassigned"]
+    url = reverse("evse_payout:cdr_detail", args=[cdr.pk])
+    assert 'id="next-step"' not in viewer_client.get(url).content.decode()
+
+    AssignmentFactory(evse=cdr.evse, payout_account=world["own_account"])
+
+    page = viewer_client.get(url).content.decode()
+    assert "Its EVSE has been assigned to <strong>Own payouts</strong> since" in page
+    assert "Re-rate this CDR to make it invoiceable." in page
+
+
+def test_past_the_count_cap_the_overview_says_more_than(viewer_client, db, monkeypatch):
+    monkeypatch.setattr("evse_payout.views.listing.COUNT_CAP", 30)
+    CDRFactory.create_batch(31, evse=None)
+
+    response = viewer_client.get(LIST, {"per_page": 25, "page": 99})
+
+    page = response.content.decode()
+    assert "More than 30</strong> matching CDRs" in page
+    assert 'All <span class="count">(more than 30)</span>' in page
+    assert len(response.context["table"].paginated_rows) == 5  # the last page the cap vouches for
+
+
+def test_tabs_keep_the_other_filters(viewer_client, world):
+    page = viewer_client.get(LIST, {"account": world["own_account"].pk, "page": 2}).content.decode()
+
+    assert f'href="/cdrs/?account={world["own_account"].pk}&amp;status=rated"' in page
+
+
+def test_an_htmx_filter_request_gets_only_the_listing_and_varies_on_it(viewer_client, world):
+    response = viewer_client.get(LIST, {"status": "rated"}, headers={"HX-Request": "true"})
+
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="listing">') and "<html" not in page
+    assert "HX-Request" in response["Vary"]
+    assert "HX-Request" in viewer_client.get(LIST)["Vary"]

@@ -128,7 +128,9 @@ def test_run_page_lists_statements_and_links_each_exclusion_to_those_cdrs(financ
         reverse("evse_payout:invoice_run_detail", args=[run.pk])
     ).content.decode()
 
-    assert page.count(">Draft</a>") == 2
+    # Each statement link names its account, not only "Draft" (issue 15).
+    names = Invoice.objects.values_list("payout_account__name", flat=True)
+    assert all(f">Draft — {name}</a>" in page for name in names) and len(names) == 2
     cdrs = reverse("evse_payout:cdr_list")
     assert f'href="{cdrs}?run={run.pk}&amp;reason=evse_unassigned"' in page
     assert "Finalize all drafts" in page
@@ -269,6 +271,18 @@ def test_statement_lines_are_paginated(finance_client):
 
     assert page.count('<tr class="') + page.count("<tr >") >= 1
     assert "Next ›" in page
+    # The page (and its printout) must not pass for the whole statement (issue 15, problem 4).
+    assert "Lines 1–25 of 30 shown." in page
+    assert "The totals below are for all 30 lines; download the CSV for every line" in page
+
+
+def test_a_statement_on_one_page_has_no_partial_lines_note(finance_client):
+    drafted_run(per_account=2)
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_detail", args=[invoice.pk]))
+
+    assert "partial-lines-note" not in page.content.decode()
 
 
 def test_finalize_button_gives_the_statement_its_number(finance_client):
@@ -335,3 +349,62 @@ def test_statement_csv_download_streams_every_line(viewer_client):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
     assert len(rows) == 31
     assert rows[1][-3:] == ["1.00", "9.00", "no"]
+
+
+# --- finalize asks first (issue 15, problem 3) ---------------------------------------------------
+
+
+def test_finalize_all_drafts_first_shows_a_confirmation_with_the_figures(finance_client):
+    run = drafted_run(accounts=2)
+    names = sorted(Invoice.objects.values_list("payout_account__name", flat=True))
+
+    response = finance_client.get(reverse("evse_payout:invoice_run_finalize", args=[run.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Finalizing gives 2 draft statements (4 CDRs; net payout 36.00 EUR)" in page
+    assert all(name in page for name in names)
+    assert "This cannot be undone" in page
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.DRAFT}
+
+
+def test_finalize_one_statement_first_shows_a_confirmation(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    response = finance_client.get(reverse("evse_payout:invoice_finalize", args=[invoice.pk]))
+
+    assert "Finalizing gives 1 draft statement (2 CDRs; net payout 18.00 EUR)" in (
+        response.content.decode()
+    )
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.DRAFT
+
+
+def test_the_statement_page_finalize_button_leads_to_the_confirmation(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_detail", args=[invoice.pk]))
+
+    confirm_url = reverse("evse_payout:invoice_finalize", args=[invoice.pk])
+    assert f'<form method="get" action="{confirm_url}">' in page.content.decode()
+
+
+def test_new_run_form_defaults_the_cutoff_to_today(finance_client, settings):
+    from django.utils import timezone
+
+    page = finance_client.get(NEW).content.decode()
+
+    assert f'value="{timezone.localdate():%Y-%m-%d}"' in page
+
+
+def test_discard_confirmation_is_styled_as_dangerous_and_lists_what_it_affects(finance_client):
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    page = finance_client.get(reverse("evse_payout:invoice_discard", args=[invoice.pk]))
+
+    content = page.content.decode()
+    assert 'class="danger-zone module"' in content and "button default danger" in content
+    assert f'href="/cdrs/?invoice={invoice.pk}">see them</a>), net payout 18.00 EUR' in content

@@ -3,15 +3,10 @@
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.formats import number_format
 from tqdm import tqdm
 
-from ...money import minor_unit
+from ...money import format_count, format_money
 from ...services.invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
-
-
-def amount(value, currency: str) -> str:
-    return f"{number_format(value, minor_unit(currency), force_grouping=True)} {currency}"
 
 
 def _cutoff(value: str) -> date:
@@ -69,10 +64,10 @@ class Command(BaseCommand):
                 [
                     [
                         s.account_name,
-                        number_format(s.cdr_count, force_grouping=True),
-                        amount(s.total_excl_vat, s.currency),
-                        amount(s.total_fees, s.currency),
-                        amount(s.net_payout, s.currency),
+                        format_count(s.cdr_count),
+                        format_money(s.total_excl_vat, s.currency),
+                        format_money(s.total_fees, s.currency),
+                        format_money(s.net_payout, s.currency),
                     ]
                     for s in summary.statements
                 ]
@@ -80,9 +75,9 @@ class Command(BaseCommand):
                     [
                         "Total",
                         "",
-                        amount(totals["total_excl_vat"], currency),
-                        amount(totals["total_fees"], currency),
-                        amount(totals["net_payout"], currency),
+                        format_money(totals["total_excl_vat"], currency),
+                        format_money(totals["total_fees"], currency),
+                        format_money(totals["net_payout"], currency),
                     ]
                     for currency, totals in sorted(summary.totals_by_currency().items())
                 ],
@@ -96,9 +91,9 @@ class Command(BaseCommand):
                 [
                     [
                         exclusion.label,
-                        number_format(exclusion.count, force_grouping=True),
+                        format_count(exclusion.count),
                         "; ".join(
-                            amount(value, currency)
+                            format_money(value, currency)
                             for currency, value in sorted(exclusion.amounts.items())
                         ),
                     ]

@@ -1,0 +1,19 @@
+"""Template filters for the one way amounts and counts read (evse_payout.money)."""
+
+from django import template
+
+from ..money import format_count, format_money
+
+register = template.Library()
+
+
+@register.filter
+def money(amount, currency):
+    """`{{ cdr.fee|money:cdr.currency }}` → `1,234.50 EUR`."""
+    return format_money(amount, currency)
+
+
+@register.filter
+def count(number):
+    """`{{ total|count }}` → `7,880`; an unknown number stays empty, so `|default:"—"` applies."""
+    return "" if number is None or number == "" else format_count(number)

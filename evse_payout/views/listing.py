@@ -1,0 +1,88 @@
+"""The one list-page pattern: sort, cap the page size, paginate with a count, htmx partials.
+
+Every list page (EVSE tables, CDR overview, invoice runs, statement lines) goes through
+`paginate_table`; pages with an htmx-refreshed listing render through `render_listing`, which
+sends `Vary: HX-Request` so a cache never serves the partial as the whole page.
+"""
+
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
+
+PER_PAGE_CHOICES = (25, 50, 100, 500)
+# Counting beyond this many rows costs more than the page itself at full scale; past it a page
+# says "more than 10,000" and the pager offers the pages it can vouch for.
+COUNT_CAP = 10_000
+
+
+def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
+    """(count, exact): the number of rows, or (cap, False) when there are more than `cap`."""
+    cap = COUNT_CAP if cap is None else cap
+    counted = queryset.order_by()[: cap + 1].count()
+    return (counted, True) if counted <= cap else (cap, False)
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator whose count is `capped_count`: exact up to the cap, else the cap itself.
+
+    Past the cap, the last page offered is the cap's last page; "Next" still works beyond it
+    because a page past the count is simply not offered as a number.
+    """
+
+    def __init__(self, *args, cap: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.cap = cap
+
+    @cached_property
+    def capped(self) -> tuple[int, bool]:
+        return capped_count(self.object_list.data.data, self.cap)
+
+    @cached_property
+    def count(self) -> int:
+        return self.capped[0]
+
+    @property
+    def count_is_exact(self) -> bool:
+        return self.capped[1]
+
+
+def _per_page(request, table) -> int:
+    try:
+        per_page = int(request.GET.get(table.prefixed_per_page_field, ""))
+    except ValueError:
+        return PER_PAGE_CHOICES[0]
+    return per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
+
+
+def paginate_table(request, table, *, paginator_class=Paginator):
+    """Sort and paginate `table` from the request: `sort`, `page` and `per_page` (one of the choices).
+
+    Unlike django-tables2's RequestConfig this refuses page sizes outside `PER_PAGE_CHOICES`, so a
+    hand-made URL cannot ask for a million rows. A page number out of range shows the last page.
+    """
+    table.request = request
+    order_by = request.GET.getlist(table.prefixed_order_by_field)
+    if order_by:
+        table.order_by = order_by
+    table.per_page_choices = PER_PAGE_CHOICES
+    try:
+        table.paginate(
+            paginator_class=paginator_class,
+            per_page=_per_page(request, table),
+            page=request.GET.get(table.prefixed_page_field, 1),
+        )
+    except PageNotAnInteger:
+        table.page = table.paginator.page(1)
+    except EmptyPage:
+        table.page = table.paginator.page(table.paginator.num_pages)
+    return table
+
+
+def render_listing(request, template: str, context: dict, *, partial: str = "listing"):
+    """Render a list page, or only its `partial` for an htmx request; vary on HX-Request."""
+    if getattr(request, "htmx", False):
+        template = f"{template}#{partial}"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
