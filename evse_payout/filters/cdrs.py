@@ -20,6 +20,7 @@ from ..models import (
     PayoutAccount,
     SubCPO,
 )
+from ..selectors.cdrs import cdr_overview_queryset
 from ..validators import EVSE_ID_PATTERN, normalize_evse_id
 
 OWN = "own"
@@ -124,3 +125,8 @@ class CDRFilterSet(django_filters.FilterSet):
         if reason:
             excluded = excluded.filter(reason=reason)
         return queryset.filter(pk__in=excluded.values("cdr_id"))
+
+
+def filter_cdrs(data) -> CDRFilterSet:
+    """The overview's filters applied to every CDR (also what a bulk re-rate re-resolves)."""
+    return CDRFilterSet(data if data is not None else {}, queryset=cdr_overview_queryset())

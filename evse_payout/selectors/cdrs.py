@@ -5,7 +5,6 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from ..filters.cdrs import CDRFilterSet
 from ..models import CDR, Assignment, CDRRating, CDRStatus
 
 
@@ -16,11 +15,6 @@ def cdr_overview_queryset() -> QuerySet:
         .defer("raw")
         .order_by("-end_date_time", "-pk")
     )
-
-
-def filter_cdrs(data) -> CDRFilterSet:
-    """The overview's filters applied to every CDR (also what a bulk re-rate re-resolves)."""
-    return CDRFilterSet(data if data is not None else {}, queryset=cdr_overview_queryset())
 
 
 def cdr_for_page(pk: int) -> CDR:

@@ -13,12 +13,12 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..filters.cdrs import filter_cdrs
 from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
 from ..forms.selection import resolve_selection
 from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
 from ..money import format_count
-from ..selectors.cdrs import filter_cdrs
 from ..selectors.evses import (
     assigned_evses,
     assignment_tabs,

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from ..filters.cdrs import filter_cdrs
 from ..forms.cdrs import CDRRerateForm
 from ..forms.selection import resolve_selection
 from ..models import CDR, CPO_OWN_LABEL, CDRStatus
@@ -18,7 +19,6 @@ from ..selectors.cdrs import (
     cdr_rating_history,
     current_assignment,
     fee_breakdown,
-    filter_cdrs,
 )
 from ..services.rating import rerate_cdrs
 from ..tables.cdrs import CDRTable

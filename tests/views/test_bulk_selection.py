@@ -3,12 +3,12 @@
 import pytest
 from django.http import QueryDict
 
+from evse_payout.filters.cdrs import filter_cdrs
 from evse_payout.filters.evses import EVSEFilterSet
 from evse_payout.forms.assignments import EVSESelectionForm
 from evse_payout.forms.cdrs import CDRRerateForm
 from evse_payout.forms.selection import MAX_CHECKED, resolve_selection
 from evse_payout.models import CDR, EVSE
-from evse_payout.selectors.cdrs import filter_cdrs
 from tests.factories import CDRFactory, EVSEFactory
 
 pytestmark = pytest.mark.django_db
