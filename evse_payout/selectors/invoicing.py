@@ -6,7 +6,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.urls import reverse
 
 from ..models import CDR, CDRReason, Invoice, InvoiceRun, InvoiceStatus
-from ..tables.invoicing import format_money
+from ..money import format_money
 
 LIVE = ~Q(invoices__status=InvoiceStatus.DISCARDED)
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus
+from ..money import format_money
 from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
 from ..services.invoicing import (
     InvoicingError,
@@ -31,7 +32,6 @@ from ..tables.invoicing import (
     InvoiceRunTable,
     StatementTable,
     format_count,
-    format_money,
     statement_label,
 )
 
