@@ -162,7 +162,17 @@ class InvoiceLineTable(tables.Table):
         return ", ".join(part for part in (location.name, location.city) if part)
 
     def render_cdr_id(self, value, record):
-        return format_html("{}{}", value, " (credit)" if record.credit else "")
+        if not record.credit:
+            return value
+        original = record.credited_cdr
+        if original is None:
+            return format_html("{} (credit)", value)
+        if original.invoice_id and original.invoice.number:
+            # A credit of an original on an earlier, final statement names that statement.
+            return format_html(
+                "{} (credit of {} on {})", value, original.cdr_id, original.invoice.number
+            )
+        return format_html("{} (credit of {})", value, original.cdr_id)
 
     def render_total_energy(self, value):
         return number_format(value, 3, force_grouping=True)

@@ -12,7 +12,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus
 from ..money import format_money
-from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
+from ..selectors.invoicing import (
+    invoice_lines,
+    invoice_runs,
+    rounding_note,
+    run_carried_forward,
+    run_exclusions,
+    run_revenue_reports,
+    run_statements,
+    statement_payee,
+)
 from ..services.invoicing import (
     InvoicingError,
     discard_invoice,
@@ -120,7 +129,9 @@ def invoice_run_new(request):
 @permission_required(VIEW_RUN, raise_exception=True)
 @require_GET
 def invoice_run_detail(request, pk):
-    run = get_object_or_404(InvoiceRun.objects.select_related("created_by"), pk=pk)
+    run = get_object_or_404(
+        InvoiceRun.objects.select_related("created_by", "payout_account"), pk=pk
+    )
     statements = list(run_statements(run))
     can_change = request.user.has_perm(CHANGE_INVOICE)
     has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
@@ -132,6 +143,19 @@ def invoice_run_detail(request, pk):
             "title": f"Invoice run {run.pk}",
             "run": run,
             "table": StatementTable(statements),
+            "revenue_reports": [
+                {
+                    "report": report,
+                    "excl_vat": format_money(report.total_excl_vat, report.currency),
+                    "fees": format_money(report.total_fees, report.currency),
+                    "net": format_money(report.net_payout, report.currency),
+                }
+                for report in run_revenue_reports(run)
+            ],
+            "carried_forward": [
+                (statement, format_money(statement.payable, statement.currency))
+                for statement in run_carried_forward(run)
+            ],
             "exclusions": run_exclusions(run),
             "can_change": can_change,
             "has_drafts": has_drafts,
@@ -145,6 +169,19 @@ def invoice_run_detail(request, pk):
     )
 
 
+def _finalized_message(finalized: list[Invoice]) -> str:
+    numbers = [invoice.number for invoice in finalized if invoice.number]
+    text = f"Finalized {len(numbers):,} statements"
+    text += f": {numbers[0]} to {numbers[-1]}." if numbers else "."
+    reports = len(finalized) - len(numbers)
+    if reports:
+        text += f" {reports:,} internal revenue report{'s' if reports > 1 else ''} finalized."
+    carried = sum(invoice.carried_forward for invoice in finalized)
+    if carried:
+        text += f" {carried:,} carried forward (nothing to pay out now)."
+    return text
+
+
 @permission_required(CHANGE_INVOICE, raise_exception=True)
 @require_POST
 def invoice_run_finalize(request, pk):
@@ -154,11 +191,7 @@ def invoice_run_finalize(request, pk):
     except InvoicingError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request,
-            f"Finalized {len(finalized):,} statements: {finalized[0].number} to "
-            f"{finalized[-1].number}.",
-        )
+        messages.success(request, _finalized_message(finalized))
     return redirect("evse_payout:invoice_run_detail", pk=run.pk)
 
 
@@ -184,6 +217,13 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),
     ]
+    if invoice.brought_forward_from_id:
+        source = invoice.brought_forward_from
+        rows.append(
+            (f"Balance carried forward from {source.number}", invoice.balance_brought_forward)
+        )
+    if not invoice.is_revenue_report:
+        rows.append(("Payable", invoice.payable))
     return [(label, format_money(value, invoice.currency)) for label, value in rows]
 
 
@@ -191,7 +231,10 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
 @require_GET
 def invoice_detail(request, pk):
     invoice = get_object_or_404(
-        Invoice.objects.select_related("payout_account__holder", "run", "finalized_by"), pk=pk
+        Invoice.objects.select_related(
+            "payout_account__holder", "run", "finalized_by", "brought_forward_from"
+        ),
+        pk=pk,
     )
     table = paginate_table(request, InvoiceLineTable(invoice_lines(invoice)))
     return render(
@@ -201,6 +244,8 @@ def invoice_detail(request, pk):
             "title": f"Payout statement {statement_label(invoice)}",
             "invoice": invoice,
             "account": invoice.payout_account,
+            "payee": statement_payee(invoice),
+            "rounding_note": rounding_note(invoice.currency),
             "table": table,
             "totals": _statement_totals(invoice),
             "credits": format_money(invoice.total_credits, invoice.currency),
@@ -238,9 +283,13 @@ def invoice_finalize(request, pk):
     except InvoicingError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request, f"Statement finalized as {finalized.number}. It can no longer be changed."
-        )
+        if finalized.is_revenue_report:
+            text = "Internal revenue report finalized (it has no number: nothing is paid out)."
+        else:
+            text = f"Statement finalized as {finalized.number}. It can no longer be changed."
+        if finalized.carried_forward:
+            text += " Its payable amount is carried forward to the account's next statement."
+        messages.success(request, text)
     return redirect("evse_payout:invoice_detail", pk=invoice.pk)
 
 
