@@ -53,8 +53,12 @@ def round_sum(amount: Decimal, currency: str) -> Decimal:
 def format_money(amount, currency: str, *, line: bool = False) -> str:
     """An amount for people: grouped, with the currency's minor unit, e.g. "1,234.50 EUR";
     `line=True` shows a statement line's own 4 decimals ("1,234.5025 EUR")."""
-    places = LINE_PLACES if line else minor_unit(currency)
-    return f"{number_format(Decimal(amount), places, force_grouping=True)} {currency}"
+    # number_format cuts extra decimals; round here (half-up) so 111.1050 shows 111.11.
+    if line:
+        amount, places = round_line(amount), LINE_PLACES
+    else:
+        amount, places = round_sum(amount, currency), minor_unit(currency)
+    return f"{number_format(amount, places, force_grouping=True)} {currency}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,16 @@ from urllib.parse import urlencode
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.urls import reverse
 
-from ..models import CDR, CDRReason, Invoice, InvoiceKind, InvoiceRun, InvoiceStatus, PayoutAccount
+from ..models import (
+    CDR,
+    CDRReason,
+    CDRStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceRun,
+    InvoiceStatus,
+    PayoutAccount,
+)
 from ..money import format_money, minor_unit
 
 LIVE = ~Q(invoices__status=InvoiceStatus.DISCARDED)
@@ -166,3 +175,24 @@ def run_exclusions(run: InvoiceRun) -> list[dict]:
         }
         for reason, figures in sorted(run.exclusions.items())
     ]
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """An account's rated CDRs that no statement holds yet."""
+
+    count: int
+    payout: Decimal
+    currency: str
+
+    @property
+    def payout_label(self) -> str:
+        return format_money(self.payout, self.currency)
+
+
+def unsettled_cdrs(account: PayoutAccount) -> Unsettled:
+    """Count and payout of the account's rated, not yet invoiced CDRs (one query)."""
+    figures = CDR.objects.filter(
+        payout_account=account, status=CDRStatus.RATED, invoice__isnull=True
+    ).aggregate(count=Count("pk"), payout=Sum("payout", default=Decimal(0)))
+    return Unsettled(figures["count"], figures["payout"], account.currency)

@@ -42,7 +42,7 @@ transaction, so a second run waits and then finds the CDRs taken; and the UPDATE
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -621,6 +621,17 @@ def run_invoicing(
         exclusions=exclusions,
         dry_run=dry_run,
         run_id=None if dry_run else run.pk,
+    )
+
+
+def settle_account(
+    *, account: PayoutAccount, actor=None, actor_name: str = ""
+) -> InvoiceRunSummary:
+    """An invoice run for this account alone up to today (cutoff: tomorrow 00:00 in the business
+    time zone), so a deactivation strands none of its rated CDRs."""
+    today = timezone.localdate(timezone=business_time_zone())
+    return run_invoicing(
+        cutoff=today + timedelta(days=1), actor=actor, actor_name=actor_name, account=account
     )
 
 
