@@ -33,6 +33,7 @@ from ..services.payout_files import (
     SEPA_CURRENCY,
     PayoutFileError,
     build_sepa_transfer,
+    document_label,
     iter_statement_csv,
 )
 from ..tables.evses import paginate_table
@@ -269,7 +270,9 @@ def invoice_csv(request, pk):
         (line.encode("utf-8") for line in iter_statement_csv(invoice)),
         content_type="text/csv; charset=utf-8",
     )
-    name = invoice.number or f"draft-statement-{invoice.pk}"
+    name = invoice.number or (
+        document_label(invoice) if invoice.is_revenue_report else f"draft-statement-{invoice.pk}"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 
