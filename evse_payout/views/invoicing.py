@@ -135,7 +135,8 @@ def invoice_run_detail(request, pk):
     )
     statements = list(run_statements(run))
     can_change = request.user.has_perm(CHANGE_INVOICE)
-    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
+    reports = list(run_revenue_reports(run))
+    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in [*statements, *reports])
     sepa_ready = not has_drafts and any(s.status == InvoiceStatus.FINAL for s in statements)
     return render(
         request,
@@ -151,7 +152,7 @@ def invoice_run_detail(request, pk):
                     "fees": format_money(report.total_fees, report.currency),
                     "net": format_money(report.net_payout, report.currency),
                 }
-                for report in run_revenue_reports(run)
+                for report in reports
             ],
             "carried_forward": [
                 (statement, format_money(statement.payable, statement.currency))
