@@ -448,3 +448,18 @@ def test_a_run_of_the_cpo_own_account_alone_can_be_finalized_from_its_page(finan
     assert "Finalize all drafts" in page.content.decode()
     assert "1 internal revenue report finalized" in messages_of(response)[0]
     assert Invoice.objects.get().status == InvoiceStatus.FINAL
+
+
+def test_revenue_report_page_says_what_it_is_and_has_no_payable_amount(finance_client):
+    rated_cdr(CPOAssignmentFactory(), excl=Decimal("90.00"))
+    run_invoicing(cutoff=CUTOFF)
+    report = Invoice.objects.get()
+
+    page = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[report.pk])
+    ).content.decode()
+
+    assert "Internal revenue report" in page
+    assert "Self-billing payout statement" not in page
+    assert "Payable" not in page
+    assert "81.00 EUR" in page  # net: 90.00 − 10 % fee
