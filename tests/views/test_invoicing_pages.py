@@ -463,3 +463,19 @@ def test_revenue_report_page_says_what_it_is_and_has_no_payable_amount(finance_c
     assert "Self-billing payout statement" not in page
     assert "Payable" not in page
     assert "81.00 EUR" in page  # net: 90.00 − 10 % fee
+
+
+def test_pages_with_times_name_their_zone(finance_client, settings):
+    settings.TIME_ZONE = settings.BUSINESS_TIME_ZONE = "Europe/Brussels"
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    runs = finance_client.get(LIST).content.decode()
+    statement = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[invoice.pk])
+    ).content.decode()
+    form = finance_client.get(NEW).content.decode()
+
+    assert "Started (Europe/Brussels)" in runs
+    assert "Ended (Europe/Brussels)" in statement
+    assert "00:00 of this day (Europe/Brussels)" in form
