@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evse_payout', '0004_cdr_account_newest_index'),
+        ("evse_payout", "0007_settlement_constraints"),
     ]
 
     operations = [

@@ -3,6 +3,7 @@ from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
 from .invoicing import (
     Invoice,
+    InvoiceKind,
     InvoiceNumberSequence,
     InvoiceRun,
     InvoiceRunExclusion,
@@ -34,6 +35,7 @@ __all__ = [
     "Connector",
     "EVSEStatus",
     "Invoice",
+    "InvoiceKind",
     "InvoiceNumberSequence",
     "InvoiceRun",
     "InvoiceRunExclusion",

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from sepaxml import SepaTransfer
 
-from ..models import CDR, Invoice, InvoiceRun, InvoiceStatus
+from ..models import CDR, Invoice, InvoiceKind, InvoiceRun, InvoiceStatus
 from ..validators import validate_bic, validate_iban
 from .invoicing import line_amounts
 
@@ -69,10 +69,19 @@ def statement_lines(invoice: Invoice):
     )
 
 
+def document_label(invoice: Invoice) -> str:
+    """How files name a run document: its number, else what it is (revenue reports have none)."""
+    if invoice.number:
+        return invoice.number
+    if invoice.is_revenue_report:
+        return f"revenue-report-{invoice.pk}"
+    return f"draft-{invoice.pk}"
+
+
 def iter_statement_csv(invoice: Invoice) -> Iterator[str]:
     """The statement's lines as CSV (header first): UTF-8 text, decimal point, amounts in cents."""
     writer = csv.writer(_Line())
-    label = invoice.number or f"draft-{invoice.pk}"
+    label = document_label(invoice)
     yield writer.writerow(CSV_HEADER)
     for row in statement_lines(invoice).iterator(chunk_size=CSV_CHUNK):
         (cdr_id, started, ended, evse_id, evse_id_raw, location, city, energy, *money, credit) = row
@@ -128,7 +137,9 @@ def sepa_file_problems(run: InvoiceRun) -> list[str]:
 
 
 def build_sepa_transfer(*, run: InvoiceRun, execution_date: date | None = None) -> SepaFile:
-    """One SEPA credit transfer per final EUR statement with a positive net payout.
+    """One SEPA credit transfer per final EUR statement with a positive payable amount that is not
+    carried forward, paid to the payee data frozen on the statement at finalize. The CPO's own
+    revenue report is never in the file.
 
     Refuses (PayoutFileError) while drafts remain, or when the CPO's or any payee's bank data is
     invalid — naming every account concerned — before any file is built.
@@ -137,14 +148,14 @@ def build_sepa_transfer(*, run: InvoiceRun, execution_date: date | None = None) 
     if problems:
         raise PayoutFileError(" ".join(problems))
     statements = list(
-        run.invoices.filter(status=InvoiceStatus.FINAL)
+        run.invoices.filter(status=InvoiceStatus.FINAL, kind=InvoiceKind.STATEMENT)
         .select_related("payout_account")
         .order_by("number", "pk")
     )
     left_out_currency = [s for s in statements if s.currency != SEPA_CURRENCY]
     euro = [s for s in statements if s.currency == SEPA_CURRENCY]
-    nothing_to_pay = [s for s in euro if s.net_payout <= 0]
-    transfers = [s for s in euro if s.net_payout > 0]
+    nothing_to_pay = [s for s in euro if s.carried_forward or s.payable <= 0]
+    transfers = [s for s in euro if not s.carried_forward and s.payable > 0]
     if not transfers:
         raise PayoutFileError("No final EUR statement of this run has a payout to transfer.")
 
@@ -153,10 +164,12 @@ def build_sepa_transfer(*, run: InvoiceRun, execution_date: date | None = None) 
     if problem:
         invalid.append(f"the CPO (debtor, settings CPO_IBAN/CPO_BIC): {problem}")
     for statement in transfers:
-        account = statement.payout_account
-        problem = _bank_data_problem(account.iban, account.bic)
+        problem = _bank_data_problem(statement.payee_iban, statement.payee_bic)
         if problem:
-            invalid.append(f"“{account.name}”: {problem}")
+            invalid.append(
+                f"“{statement.payout_account.name}” (statement {statement.number}, frozen at "
+                f"finalize): {problem}"
+            )
     if invalid:
         raise PayoutFileError(
             "Invalid bank data, no file was built. Correct it first: " + "; ".join(invalid)
@@ -175,19 +188,18 @@ def build_sepa_transfer(*, run: InvoiceRun, execution_date: date | None = None) 
     execution_date = execution_date or timezone.localdate()
     control_sum = 0
     for statement in transfers:
-        account = statement.payout_account
-        cents = int(statement.net_payout.scaleb(2))
+        cents = int(statement.payable.scaleb(2))
         control_sum += cents
         payment = {
-            "name": account.account_holder_name,
-            "IBAN": account.iban,
+            "name": statement.payee_account_holder_name,
+            "IBAN": statement.payee_iban,
             "amount": cents,
             "execution_date": execution_date,
             "description": f"{statement.number} self-billing payout statement",
             "endtoend_id": statement.number,
         }
-        if account.bic:
-            payment["BIC"] = account.bic
+        if statement.payee_bic:
+            payment["BIC"] = statement.payee_bic
         sepa.add_payment(payment)
     return SepaFile(
         content=sepa.export(validate=True),

@@ -33,6 +33,11 @@ class InvoiceRunTable(tables.Table):
         attrs = {"id": "result_list"}
         empty_text = "No invoice runs yet — start a new invoice run."
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.columns["created_at"].column.verbose_name = f"Started ({zone})"
+
     def render_run(self, record):
         url = reverse("evse_payout:invoice_run_detail", args=[record.pk])
         return format_html('<a href="{}">Run {}</a>', url, record.pk)
@@ -111,9 +116,9 @@ class StatementTable(tables.Table):
 
 
 class InvoiceLineTable(tables.Table):
-    """A statement's lines; amounts as printed (rounded per line), credit CDRs negative."""
+    """A statement's lines at their own 4 decimals (the totals round once), credits negative."""
 
-    date = tables.Column(verbose_name="Date", accessor="end_date_time", orderable=False)
+    date = tables.Column(accessor="end_date_time", orderable=False)
     cdr_id = tables.Column(verbose_name="CDR", orderable=False)
     evse = tables.Column(verbose_name="EVSE ID", accessor="evse_id_raw", orderable=False)
     location = tables.Column(
@@ -133,6 +138,11 @@ class InvoiceLineTable(tables.Table):
         attrs = {"id": "result_list", "class": "statement-lines"}
         empty_text = "This statement has no lines."
         row_attrs = {"class": lambda record: "credit" if record.credit else ""}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The page names the zone of its times once, in the column header.
+        self.columns["date"].column.verbose_name = f"Ended ({timezone.get_current_timezone_name()})"
 
     def _amounts(self, record) -> dict:
         return line_amounts(
@@ -156,19 +166,29 @@ class InvoiceLineTable(tables.Table):
         return ", ".join(part for part in (location.name, location.city) if part)
 
     def render_cdr_id(self, value, record):
-        return format_html("{}{}", value, " (credit)" if record.credit else "")
+        if not record.credit:
+            return value
+        original = record.credited_cdr
+        if original is None:
+            return format_html("{} (credit)", value)
+        if original.invoice_id and original.invoice.number:
+            # A credit of an original on an earlier, final statement names that statement.
+            return format_html(
+                "{} (credit of {} on {})", value, original.cdr_id, original.invoice.number
+            )
+        return format_html("{} (credit of {})", value, original.cdr_id)
 
     def render_total_energy(self, value):
         return number_format(value, 3, force_grouping=True)
 
     def render_excl_vat(self, record):
-        return format_money(self._amounts(record)["excl_vat"], record.currency)
+        return format_money(self._amounts(record)["excl_vat"], record.currency, line=True)
 
     def render_incl_vat(self, record):
-        return format_money(self._amounts(record)["incl_vat"], record.currency)
+        return format_money(self._amounts(record)["incl_vat"], record.currency, line=True)
 
     def render_fee(self, record):
-        return format_money(self._amounts(record)["fee"], record.currency)
+        return format_money(self._amounts(record)["fee"], record.currency, line=True)
 
     def render_payout(self, record):
-        return format_money(self._amounts(record)["payout"], record.currency)
+        return format_money(self._amounts(record)["payout"], record.currency, line=True)

@@ -14,7 +14,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus
 from ..money import format_count, format_money
-from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
+from ..selectors.invoicing import (
+    invoice_lines,
+    invoice_runs,
+    rounding_note,
+    run_carried_forward,
+    run_exclusions,
+    run_revenue_reports,
+    run_statements,
+    statement_payee,
+)
 from ..services.invoicing import (
     InvoicingError,
     discard_invoice,
@@ -26,6 +35,7 @@ from ..services.payout_files import (
     SEPA_CURRENCY,
     PayoutFileError,
     build_sepa_transfer,
+    document_label,
     iter_statement_csv,
 )
 from ..tables.invoicing import (
@@ -62,7 +72,8 @@ def _preview_context(summary) -> dict:
     return {
         "statements": [
             {
-                "account": s.account_name,
+                "account": s.account_name
+                + (" (internal revenue report)" if s.is_revenue_report else ""),
                 "cdr_count": format_count(s.cdr_count),
                 "excl_vat": format_money(s.total_excl_vat, s.currency),
                 "fees": format_money(s.total_fees, s.currency),
@@ -96,7 +107,7 @@ def _preview_context(summary) -> dict:
 @permission_required(ADD_RUN, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def invoice_run_new(request):
-    context = {"title": "New invoice run"}
+    context = {"title": "New invoice run", "business_time_zone": settings.BUSINESS_TIME_ZONE}
     if request.method == "POST":
         form = InvoiceRunForm(request.POST)
         if form.is_valid():
@@ -121,10 +132,13 @@ def invoice_run_new(request):
 @permission_required(VIEW_RUN, raise_exception=True)
 @require_GET
 def invoice_run_detail(request, pk):
-    run = get_object_or_404(InvoiceRun.objects.select_related("created_by"), pk=pk)
+    run = get_object_or_404(
+        InvoiceRun.objects.select_related("created_by", "payout_account"), pk=pk
+    )
     statements = list(run_statements(run))
     can_change = request.user.has_perm(CHANGE_INVOICE)
-    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
+    reports = list(run_revenue_reports(run))
+    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in [*statements, *reports])
     sepa_ready = not has_drafts and any(s.status == InvoiceStatus.FINAL for s in statements)
     return render(
         request,
@@ -133,6 +147,19 @@ def invoice_run_detail(request, pk):
             "title": f"Invoice run {run.pk}",
             "run": run,
             "table": StatementTable(statements),
+            "revenue_reports": [
+                {
+                    "report": report,
+                    "excl_vat": format_money(report.total_excl_vat, report.currency),
+                    "fees": format_money(report.total_fees, report.currency),
+                    "net": format_money(report.net_payout, report.currency),
+                }
+                for report in reports
+            ],
+            "carried_forward": [
+                (statement, format_money(statement.payable, statement.currency))
+                for statement in run_carried_forward(run)
+            ],
             "exclusions": run_exclusions(run),
             "can_change": can_change,
             "has_drafts": has_drafts,
@@ -161,6 +188,19 @@ def _draft_summary(statements) -> dict:
     }
 
 
+def _finalized_message(finalized: list[Invoice]) -> str:
+    numbers = [invoice.number for invoice in finalized if invoice.number]
+    text = f"Finalized {len(numbers):,} statements"
+    text += f": {numbers[0]} to {numbers[-1]}." if numbers else "."
+    reports = len(finalized) - len(numbers)
+    if reports:
+        text += f" {reports:,} internal revenue report{'s' if reports > 1 else ''} finalized."
+    carried = sum(invoice.carried_forward for invoice in finalized)
+    if carried:
+        text += f" {carried:,} carried forward (nothing to pay out now)."
+    return text
+
+
 @permission_required(CHANGE_INVOICE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def invoice_run_finalize(request, pk):
@@ -175,11 +215,7 @@ def invoice_run_finalize(request, pk):
     except InvoicingError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request,
-            f"Finalized {len(finalized):,} statements: {finalized[0].number} to "
-            f"{finalized[-1].number}.",
-        )
+        messages.success(request, _finalized_message(finalized))
     return redirect("evse_payout:invoice_run_detail", pk=run.pk)
 
 
@@ -205,6 +241,13 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),
     ]
+    if invoice.brought_forward_from_id:
+        source = invoice.brought_forward_from
+        rows.append(
+            (f"Balance carried forward from {source.number}", invoice.balance_brought_forward)
+        )
+    if not invoice.is_revenue_report:
+        rows.append(("Payable", invoice.payable))
     return [(label, format_money(value, invoice.currency)) for label, value in rows]
 
 
@@ -212,7 +255,10 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
 @require_GET
 def invoice_detail(request, pk):
     invoice = get_object_or_404(
-        Invoice.objects.select_related("payout_account__holder", "run", "finalized_by"), pk=pk
+        Invoice.objects.select_related(
+            "payout_account__holder", "run", "finalized_by", "brought_forward_from"
+        ),
+        pk=pk,
     )
     table = paginate_table(request, InvoiceLineTable(invoice_lines(invoice)))
     return render(
@@ -222,6 +268,8 @@ def invoice_detail(request, pk):
             "title": f"Payout statement {statement_label(invoice)}",
             "invoice": invoice,
             "account": invoice.payout_account,
+            "payee": statement_payee(invoice),
+            "rounding_note": rounding_note(invoice.currency),
             "table": table,
             "totals": _statement_totals(invoice),
             "credits": format_money(invoice.total_credits, invoice.currency),
@@ -245,7 +293,9 @@ def invoice_csv(request, pk):
         (line.encode("utf-8") for line in iter_statement_csv(invoice)),
         content_type="text/csv; charset=utf-8",
     )
-    name = invoice.number or f"draft-statement-{invoice.pk}"
+    name = invoice.number or (
+        document_label(invoice) if invoice.is_revenue_report else f"draft-statement-{invoice.pk}"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 
@@ -264,9 +314,13 @@ def invoice_finalize(request, pk):
     except InvoicingError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(
-            request, f"Statement finalized as {finalized.number}. It can no longer be changed."
-        )
+        if finalized.is_revenue_report:
+            text = "Internal revenue report finalized (it has no number: nothing is paid out)."
+        else:
+            text = f"Statement finalized as {finalized.number}. It can no longer be changed."
+        if finalized.carried_forward:
+            text += " Its payable amount is carried forward to the account's next statement."
+        messages.success(request, text)
     return redirect("evse_payout:invoice_detail", pk=invoice.pk)
 
 

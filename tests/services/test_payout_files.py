@@ -17,13 +17,14 @@ from evse_payout.services.payout_files import (
     build_sepa_transfer,
     iter_statement_csv,
 )
+from tests.factories import AssignmentFactory as CPOAssignmentFactory
 from tests.factories import (
-    AssignmentFactory,
     EVSEFactory,
     LocationFactory,
-    PayoutAccountFactory,
     UserFactory,
 )
+from tests.factories import PartnerAccountFactory as PayoutAccountFactory
+from tests.factories import PartnerAssignmentFactory as AssignmentFactory
 from tests.services.test_invoicing import CUTOFF, rated_cdr
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +35,12 @@ NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
 
 def finalized_run(*assignments_and_amounts) -> InvoiceRun:
     for assignment, amounts in assignments_and_amounts:
+        original = None
         for excl in amounts:
-            rated_cdr(assignment, excl=excl, credit=excl < 0)
+            if excl < 0:
+                rated_cdr(assignment, excl=excl, credit=True, credited_cdr=original)
+            else:
+                original = rated_cdr(assignment, excl=excl)
     summary = run_invoicing(cutoff=CUTOFF)
     run = InvoiceRun.objects.get(pk=summary.run_id)
     finalize_run(run=run, actor=UserFactory())
@@ -45,11 +50,17 @@ def finalized_run(*assignments_and_amounts) -> InvoiceRun:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def test_statement_csv_has_a_header_and_one_row_per_line_with_cent_amounts():
+def test_statement_csv_has_a_header_and_one_row_per_line_at_line_precision():
     location = LocationFactory(name='Hotel "Zee", Annex', city="Oostende")
     assignment = AssignmentFactory(evse=EVSEFactory(location=location))
-    rated_cdr(assignment, excl=Decimal("12.3456"), incl=Decimal("14.9382"))
-    rated_cdr(assignment, excl=Decimal("-2.00"), incl=Decimal("-2.42"), credit=True)
+    original = rated_cdr(assignment, excl=Decimal("12.3456"), incl=Decimal("14.9382"))
+    rated_cdr(
+        assignment,
+        excl=Decimal("-2.00"),
+        incl=Decimal("-2.42"),
+        credit=True,
+        credited_cdr=original,
+    )
     run_invoicing(cutoff=CUTOFF)
     statement = Invoice.objects.get()
 
@@ -63,19 +74,20 @@ def test_statement_csv_has_a_header_and_one_row_per_line_with_cent_amounts():
     assert line["evse_id"] == assignment.evse.evse_id
     assert line["location"] == 'Hotel "Zee", Annex, Oostende'
     assert (line["collected_excl_vat"], line["vat"], line["collected_incl_vat"]) == (
-        "12.35",
-        "2.59",
-        "14.94",
+        "12.3456",
+        "2.5926",
+        "14.9382",
     )
-    assert (line["fee"], line["payout"], line["credit"]) == ("1.23", "11.12", "no")
+    assert (line["fee"], line["payout"], line["credit"]) == ("1.2346", "11.1110", "no")
     credit = dict(zip(CSV_HEADER, rows[2], strict=True))
     assert (credit["collected_excl_vat"], credit["payout"], credit["credit"]) == (
-        "-2.00",
-        "-1.80",
+        "-2.0000",
+        "-1.8000",
         "yes",
     )
     assert '"Hotel ""Zee"", Annex, Oostende"' in text
-    assert sum(Decimal(row[12]) for row in rows[1:]) == statement.net_payout
+    # 11.1110 − 1.8000 = 9.3110, rounded once on the statement
+    assert statement.net_payout == Decimal("9.31")
 
 
 # --- SEPA ----------------------------------------------------------------------------------------
@@ -121,8 +133,8 @@ def test_sepa_file_leaves_out_non_euro_statements_and_lists_them():
 
 def test_sepa_file_is_refused_naming_the_accounts_with_invalid_bank_data():
     good, bad = AssignmentFactory(), AssignmentFactory()
-    run = finalized_run((good, [Decimal("10.00")]), (bad, [Decimal("10.00")]))
     PayoutAccount.objects.filter(pk=bad.payout_account.pk).update(iban="BE00539000000001")
+    run = finalized_run((good, [Decimal("10.00")]), (bad, [Decimal("10.00")]))
 
     with pytest.raises(PayoutFileError) as refused:
         build_sepa_transfer(run=run)
@@ -132,9 +144,63 @@ def test_sepa_file_is_refused_naming_the_accounts_with_invalid_bank_data():
     assert good.payout_account.name not in message
 
 
+def test_sepa_file_of_a_final_run_keeps_the_iban_frozen_at_finalize():
+    """Issue 12 (7): Finance changes an account's IBAN after the run was finalized."""
+    assignment = AssignmentFactory()
+    frozen_iban = assignment.payout_account.iban
+    run = finalized_run((assignment, [Decimal("10.00")]))
+    account = assignment.payout_account
+    account.iban = "BE71096123456769"
+    account.account_holder_name = "Someone Else BV"
+    account.save()
+
+    sepa = build_sepa_transfer(run=run)
+
+    assert frozen_iban.encode() in sepa.content
+    assert b"BE71096123456769" not in sepa.content
+    assert b"Someone Else BV" not in sepa.content
+
+
+def test_sepa_file_never_holds_a_zero_or_negative_transfer():
+    paid, owing = AssignmentFactory(), AssignmentFactory()
+    run = finalized_run(
+        (paid, [Decimal("10.00")]),
+        (owing, [Decimal("5.00"), Decimal("-5.00")]),
+    )
+
+    sepa = build_sepa_transfer(run=run)
+
+    assert [s.payout_account for s in sepa.transfers] == [paid.payout_account]
+    assert [s.payout_account for s in sepa.left_out_nothing_to_pay] == [owing.payout_account]
+    assert sepa.control_sum == 900
+
+
+def test_the_cpo_own_revenue_report_is_never_in_the_sepa_file():
+    partner = AssignmentFactory()
+    own = CPOAssignmentFactory()
+    run = finalized_run((partner, [Decimal("10.00")]), (own, [Decimal("90.00")]))
+
+    sepa = build_sepa_transfer(run=run)
+
+    assert [s.payout_account for s in sepa.transfers] == [partner.payout_account]
+    assert own.payout_account.iban.encode() not in sepa.content
+
+
 def test_sepa_file_is_refused_while_a_statement_is_a_draft():
     rated_cdr()
     summary = run_invoicing(cutoff=CUTOFF)
 
     with pytest.raises(PayoutFileError, match="Finalize or discard every draft"):
         build_sepa_transfer(run=InvoiceRun.objects.get(pk=summary.run_id))
+
+
+def test_revenue_report_csv_names_itself_without_a_number():
+    own = CPOAssignmentFactory()
+    rated_cdr(own, excl=Decimal("90.00"))
+    finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
+    report = Invoice.objects.get()
+
+    rows = list(csv.reader(io.StringIO("".join(iter_statement_csv(report)))))
+
+    assert rows[1][0] == f"revenue-report-{report.pk}"
+    assert rows[1][2].endswith("+00:00")  # ISO 8601 with its offset
