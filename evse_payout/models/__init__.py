@@ -8,9 +8,12 @@ from .invoicing import (
     InvoiceRunExclusion,
     InvoiceStatus,
 )
+from .jobs import BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
 from .network import EVSE, PHASES, Connector, EVSEStatus, Location, PowerType, SubCPO
 
 __all__ = [
+    "BATCHED_KINDS",
+    "FINISHED_STATES",
     "CDR",
     "EVSE",
     "PHASES",
@@ -28,6 +31,9 @@ __all__ = [
     "InvoiceRun",
     "InvoiceRunExclusion",
     "InvoiceStatus",
+    "Job",
+    "JobKind",
+    "JobState",
     "Location",
     "OCPIToken",
     "PayoutAccount",
