@@ -408,7 +408,8 @@ def run_invoicing(
 ) -> InvoiceRunSummary:
     """Draft one statement per account from the CDRs that ended before `cutoff` (R6).
 
-    A dry run does exactly the same work and rolls it back, so its figures are the real run's.
+    A dry run does exactly the same work and rolls it back, so its figures are the real run's;
+    it does not take the invoicing lock.
     `progress(advanced, total)` is called once the CDRs are on their statements.
 
     The number of queries does not depend on the number of CDRs or accounts: the CDRs left out are
@@ -416,7 +417,9 @@ def run_invoicing(
     statement totals come from one `GROUP BY`.
     """
     with transaction.atomic():
-        _lock_invoicing()
+        if not dry_run:
+            # The preview reads without the lock: it writes nothing, so it never waits for a run.
+            _lock_invoicing()
         _no_jit()
         now = timezone.now()
         label = actor_name or actor_label(actor)
