@@ -40,9 +40,11 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "template_partials",
+    # Before django_tasks_db, so that its `db_worker` command (which first marks the jobs of
+    # killed workers as interrupted) is the one manage.py runs.
+    "evse_payout",
     "django_tasks",
     "django_tasks_db",
-    "evse_payout",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,8 @@ from .rating import rerate_cdrs
 
 # Rejected records kept on the job page; the count says how many there were in all.
 MAX_REPORTED_REJECTIONS = 1000
+# CDRs per re-rate batch: each batch is a transaction, and a cancel stops after the current one.
+RERATE_BATCH_SIZE = 2000
 
 
 def _link(label: str, url: str) -> dict:
@@ -118,6 +120,7 @@ def run_rerate_job(job: Job, progress: JobProgress) -> dict:
         cdrs=cdrs,
         actor=job.created_by,
         actor_name=job.created_by_label,
+        batch_size=RERATE_BATCH_SIZE,
         progress=progress.advance,
     )
     overview = reverse("evse_payout:cdr_list")
