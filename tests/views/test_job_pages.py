@@ -32,6 +32,13 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
+@pytest.fixture(autouse=True)
+def workers_alive(monkeypatch):
+    """The running jobs here have no worker process; tests/services/test_jobs.py covers how a
+    dead worker is told from a live one."""
+    monkeypatch.setattr("evse_payout.views.jobs.mark_interrupted_jobs", lambda: 0)
+
+
 def test_running_job_page_polls_its_status_every_second(viewer_client):
     job = running_job(done=250, total=1000, worker_host="elsewhere")
 
