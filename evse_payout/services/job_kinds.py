@@ -4,8 +4,8 @@ job's progress callback, and returns the result shown on the job page (summary, 
 
 import io
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date
-from typing import BinaryIO
 
 from django.core.files.storage import default_storage
 from django.http import QueryDict
@@ -14,7 +14,13 @@ from django.urls import reverse
 from ..models import CDR, CDRStatus, Job, JobKind
 from ..ocpi.files import read_records
 from ..selectors.cdrs import filter_cdrs
-from .imports import ImportKind, import_records
+from .imports import (
+    CountingReader,
+    ImportKind,
+    import_records,
+    prepared_cdr_records,
+    reads_ahead,
+)
 from .invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
 from .jobs import JobFailed, JobProgress
 from .rating import rerate_cdrs
@@ -133,63 +139,57 @@ def run_rerate_job(job: Job, progress: JobProgress) -> dict:
     }
 
 
-class _CountingReader(io.RawIOBase):
-    """Counts the bytes read from a binary file, so an import reports how far into it it is."""
-
-    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None]):
-        self.raw = raw
-        self.on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
-        buffer[: len(data)] = data
-        self.on_read(len(data))
-        return len(data)
-
-
 IMPORT_KINDS = {
     JobKind.IMPORT_CDRS: ImportKind.CDRS,
     JobKind.IMPORT_LOCATIONS: ImportKind.LOCATIONS,
 }
 
 
+def _job_records(job: Job, kind: ImportKind, files: ExitStack):
+    """The upload's records, and how many bytes of it were read so far."""
+    local_path = _local_path(job.upload)
+    if local_path and reads_ahead(kind, local_path):
+        read = {"bytes": 0}
+        records = prepared_cdr_records(local_path, on_bytes=lambda n: read.update(bytes=n))
+        return records, lambda: read["bytes"]
+    counting = CountingReader(files.enter_context(default_storage.open(job.upload, "rb")))
+    text = io.TextIOWrapper(io.BufferedReader(counting), encoding="utf-8-sig")
+    return read_records(text), lambda: counting.count
+
+
 def run_import_job(job: Job, progress: JobProgress) -> dict:
     rejected: list[dict] = []
-    read = {"bytes": 0}
+    kind = IMPORT_KINDS[job.kind]
 
     def on_reject(where: str | None, reason: str) -> None:
         if len(rejected) < MAX_REPORTED_REJECTIONS:
             rejected.append({"where": where or "the file", "reason": reason})
 
-    def on_read(count: int) -> None:
-        read["bytes"] += count
-
-    def on_batch(_result) -> None:
-        progress.advance(read["bytes"] - progress.done)
-
     progress.start(default_storage.size(job.upload))
-    with default_storage.open(job.upload, "rb") as raw:
-        text = io.TextIOWrapper(
-            io.BufferedReader(_CountingReader(raw, on_read)), encoding="utf-8-sig"
-        )
+    with ExitStack() as files:
+        records, bytes_read = _job_records(job, kind, files)
         try:
             report = import_records(
-                kind=IMPORT_KINDS[job.kind],
-                records=read_records(text),
+                kind=kind,
+                records=records,
                 actor_name=f"import page ({job.created_by_label})",
                 on_reject=on_reject,
-                on_batch=on_batch,
+                on_batch=lambda _batch: progress.advance(bytes_read() - progress.done),
                 dry_run=bool(job.parameters.get("dry_run")),
             )
         except UnicodeDecodeError as exc:
             raise JobFailed(
-                f"the file is not UTF-8 text ({exc.reason}); nothing after the "
-                "last finished batch was imported."
+                f"the file is not UTF-8 text ({exc.reason}); nothing after the last finished "
+                "batch was imported."
             ) from exc
     return _import_result(job, report, rejected)
+
+
+def _local_path(name: str) -> str | None:
+    try:
+        return default_storage.path(name)
+    except NotImplementedError:  # a remote storage: read it through the storage API
+        return None
 
 
 def _import_result(job: Job, report, rejected: list[dict]) -> dict:

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from evse_payout.models import CDR, CDRStatus, Job, JobKind, JobState
+from evse_payout.services import imports
 from evse_payout.views import cdrs as cdr_views
 from tests.factories import AssignmentFactory, CDRFactory, ocpi_cdr_payload
 
@@ -107,7 +108,12 @@ def jsonl(*payloads) -> SimpleUploadedFile:
     return SimpleUploadedFile("cdrs.jsonl", text.encode(), content_type="application/json")
 
 
-def test_import_page_imports_cdrs_as_a_job_and_lists_each_rejected_record(manager_client):
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in-process", "reader-process"])
+def test_import_page_imports_cdrs_as_a_job_and_lists_each_rejected_record(
+    manager_client, monkeypatch, read_ahead
+):
+    if read_ahead:
+        monkeypatch.setattr(imports, "READ_AHEAD_MIN_BYTES", 0)
     upload = jsonl(ocpi_cdr_payload(id="CDR-A"), "{not json", ocpi_cdr_payload(id="CDR-B"))
 
     response = manager_client.post(IMPORT, {"kind": "import_cdrs", "file": upload}, follow=True)

@@ -2,12 +2,20 @@
 (services.imports) with a progress bar, print each rejected record, and fail if any was."""
 
 import sys
+from contextlib import ExitStack
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from evse_payout.ocpi.files import open_text, read_records
-from evse_payout.services.imports import BatchResult, ImportKind, ImportReport, import_records
+from evse_payout.services.imports import (
+    BatchResult,
+    ImportKind,
+    ImportReport,
+    import_records,
+    prepared_cdr_records,
+    reads_ahead,
+)
 
 
 def run_import(
@@ -39,9 +47,14 @@ def run_import(
 
     try:
         with (
-            open_text(path) as fp,
+            ExitStack() as files,
             tqdm(unit=unit, file=sys.stderr, disable=verbosity == 0, dynamic_ncols=True) as bar,
         ):
+            if reads_ahead(kind, path):
+                # A second process reads and parses ahead while this one writes.
+                records = prepared_cdr_records(path)
+            else:
+                records = read_records(files.enter_context(open_text(path)))
 
             def counted(records):
                 for record in records:
@@ -50,7 +63,7 @@ def run_import(
 
             return import_records(
                 kind=kind,
-                records=counted(read_records(fp)),
+                records=counted(records),
                 actor_name=command.__module__.rsplit(".", 1)[-1],
                 on_reject=on_reject,
                 on_batch=on_batch,
