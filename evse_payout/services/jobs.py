@@ -233,18 +233,20 @@ def execute_job(*, job_id: int) -> None:
         if job is None:
             return
         progress = JobProgress(job)
+        # What stays done when the job stops early: an invoice run is rolled back as a whole.
+        kept = (lambda: progress.done) if job.is_batched else (lambda: 0)
         try:
             result = RUNNERS[job.kind](job, progress)
         except JobCancelled:
-            _finish(job, JobState.CANCELLED, done=progress.done, result=_cancelled(job, progress))
+            _finish(job, JobState.CANCELLED, done=kept(), result=_cancelled(job, progress))
         except JobFailed as exc:
-            _finish(job, JobState.FAILED, done=progress.done, error=f"Failed — {exc}")
+            _finish(job, JobState.FAILED, done=kept(), error=f"Failed — {exc}")
         except Exception as exc:
             logger.exception("Job %s failed", job_id)
             _finish(
                 job,
                 JobState.FAILED,
-                done=progress.done,
+                done=kept(),
                 error=f"Failed — an unexpected error stopped it ({type(exc).__name__}: {exc}). "
                 + _written_note(job),
             )

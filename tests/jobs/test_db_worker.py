@@ -173,3 +173,50 @@ def test_worker_killed_mid_run_writes_nothing_and_the_job_says_so(worker_env):
     assert state["state"] == "failed"
     assert state["error"] == "Failed — interrupted (its worker stopped), nothing was written."
     assert (state["runs"], state["statements"], state["invoiced_cdrs"]) == (0, 0, 0)
+
+
+TWO_RUNS = """
+import json
+from tests.factories import AssignmentFactory
+from tests.services.test_invoicing import CUTOFF, rated_cdr
+from evse_payout.models import JobKind
+from evse_payout.services.jobs import start_job
+kept = AssignmentFactory()
+rated_cdr(kept); rated_cdr(kept)
+jobs = [start_job(kind=JobKind.INVOICE_RUN, actor=None, parameters={"cutoff": str(CUTOFF)}).pk
+        for _ in range(2)]
+print(json.dumps({"jobs": jobs}))
+"""
+
+OUTCOME = """
+import json
+from django.db.models import Count
+from evse_payout.models import CDR, Invoice, InvoiceRun, Job
+print(json.dumps({
+    "states": sorted(Job.objects.values_list("state", flat=True)),
+    "runs": InvoiceRun.objects.count(),
+    "statements": list(Invoice.objects.values_list("cdr_count", flat=True)),
+    "invoiced_cdrs": CDR.objects.filter(invoice__isnull=False).count(),
+}))
+"""
+
+
+def test_two_invoice_run_jobs_in_two_workers_never_both_draft(worker_env):
+    shell(worker_env, TWO_RUNS)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", *WORKER, "--batch", "--max-tasks", "1"],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+
+    outcome = shell(worker_env, OUTCOME)
+    assert outcome["states"] == ["done", "done"]
+    assert outcome["runs"] == 2  # the second run waited for the lock, then found nothing left
+    assert (outcome["statements"], outcome["invoiced_cdrs"]) == ([2], 2)

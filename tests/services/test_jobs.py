@@ -128,6 +128,7 @@ def test_cancelled_invoice_run_is_rolled_back():
     job.refresh_from_db()
     assert job.state == JobState.CANCELLED
     assert "rolled back; nothing was written" in job.result["summary"]
+    assert job.done == 0
     assert not InvoiceRun.objects.exists()
     cdr.refresh_from_db()
     assert (cdr.status, cdr.invoice_id) == (CDRStatus.RATED, None)
