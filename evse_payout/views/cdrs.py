@@ -103,6 +103,7 @@ def cdr_rerate(request):
             "title": "Rerate CDRs",
             "form": form,
             "count": count,
+            "as_job": count > JOB_THRESHOLD,
             "preview": preview,
             "after": [
                 (CDRStatus(status).label, number)

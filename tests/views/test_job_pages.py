@@ -154,9 +154,14 @@ def test_a_large_rerate_runs_as_a_job(manager_client, monkeypatch):
     assignment = AssignmentFactory()
     cdrs = [CDRFactory(evse=assignment.evse) for _ in range(3)]
 
+    confirmation = manager_client.post(
+        reverse("evse_payout:cdr_rerate"), {"pk": [c.pk for c in cdrs]}
+    ).content.decode()
     response = manager_client.post(
         reverse("evse_payout:cdr_rerate"), {"pk": [c.pk for c in cdrs], "confirm": "1"}
     )
+
+    assert "re-rated in the background" in confirmation
 
     job = Job.objects.get()
     assert response["Location"] == detail(job)
