@@ -11,9 +11,10 @@ from django.core.files.storage import default_storage
 from django.http import QueryDict
 from django.urls import reverse
 
-from ..models import CDR, CDRStatus, Job, JobKind
+from ..models import CDR, AuditAction, CDRStatus, Job, JobKind
 from ..ocpi.files import read_records
 from ..selectors.cdrs import filter_cdrs
+from .audit import record_audit_event
 from .imports import (
     CountingReader,
     ImportKind,
@@ -22,7 +23,7 @@ from .imports import (
     reads_ahead,
 )
 from .invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
-from .jobs import JobFailed, JobProgress
+from .jobs import JobCancelled, JobFailed, JobProgress
 from .rating import rerate_cdrs
 
 # Rejected records kept on the job page; the count says how many there were in all.
@@ -122,13 +123,29 @@ def rerate_selection(parameters: dict):
 def run_rerate_job(job: Job, progress: JobProgress) -> dict:
     cdrs = rerate_selection(job.parameters)
     progress.start(cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count())
-    summary = rerate_cdrs(
-        cdrs=cdrs,
-        actor=job.created_by,
-        actor_name=job.created_by_label,
-        batch_size=RERATE_BATCH_SIZE,
-        progress=progress.advance,
-    )
+    try:
+        summary = rerate_cdrs(
+            cdrs=cdrs,
+            actor=job.created_by,
+            actor_name=job.created_by_label,
+            batch_size=RERATE_BATCH_SIZE,
+            progress=progress.advance,
+        )
+    except JobCancelled:
+        # The batches done are re-rated (each CDR has its rating history row); the audit trail
+        # says who stopped the re-rate and how far it got.
+        record_audit_event(
+            action=AuditAction.RERATE,
+            actor=job.created_by,
+            actor_name=job.created_by_label,
+            object_count=progress.done,
+            summary=(
+                f"Re-rate job {job.pk} cancelled after {progress.done:,} of {progress.total:,} "
+                "CDRs; those were re-rated, the rest not."
+            ),
+            details={"job": job.pk, "done": progress.done, "total": progress.total},
+        )
+        raise
     overview = reverse("evse_payout:cdr_list")
     filters = job.parameters.get("filters", "")
     return {

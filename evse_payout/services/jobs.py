@@ -157,14 +157,17 @@ def _advisory(function: str, job_id: int) -> bool:
 
 
 @contextmanager
-def _alive_while_running(job_id: int):
-    """Hold the job's advisory lock (PostgreSQL) for as long as this worker runs it."""
+def _running_here(job_id: int):
+    """Hold the job's advisory lock (PostgreSQL) for as long as this worker runs it. Yields
+    False if another worker holds it: the same job delivered twice is running there."""
     if connection.vendor != "postgresql":
-        yield
+        yield True
         return
-    _advisory("pg_advisory_lock", job_id)
+    if not _advisory("pg_try_advisory_lock", job_id):
+        yield False
+        return
     try:
-        yield
+        yield True
     finally:
         _advisory("pg_advisory_unlock", job_id)
 
@@ -228,8 +231,8 @@ def execute_job(*, job_id: int) -> None:
     from .job_kinds import RUNNERS
 
     mark_interrupted_jobs()
-    with _alive_while_running(job_id):
-        job = _claim(job_id)
+    with _running_here(job_id) as ours:
+        job = _claim(job_id) if ours else None
         if job is None:
             return
         progress = JobProgress(job)

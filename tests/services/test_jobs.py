@@ -10,7 +10,16 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from evse_payout.models import CDR, CDRStatus, InvoiceRun, Job, JobKind, JobState
+from evse_payout.models import (
+    CDR,
+    AuditAction,
+    AuditEvent,
+    CDRStatus,
+    InvoiceRun,
+    Job,
+    JobKind,
+    JobState,
+)
 from evse_payout.selectors.jobs import job_progress
 from evse_payout.services import job_kinds
 from evse_payout.services.jobs import (
@@ -116,6 +125,11 @@ def test_cancelled_rerate_stops_after_the_current_batch_and_says_how_far(monkeyp
     assert job.state == JobState.CANCELLED
     assert job.result["summary"].startswith("Cancelled after 2 of 5 CDRs")
     assert CDR.objects.filter(status=CDRStatus.RATED).count() == 2
+    audit = AuditEvent.objects.get(action=AuditAction.RERATE)
+    assert (
+        audit.summary
+        == f"Re-rate job {job.pk} cancelled after 2 of 5 CDRs; those were re-rated, the rest not."
+    )
 
 
 def test_cancelled_invoice_run_is_rolled_back():
@@ -213,3 +227,19 @@ def test_progress_shows_percent_elapsed_and_time_left():
         timedelta(seconds=10),
         timedelta(seconds=30),
     )
+
+
+@pytest.mark.postgres
+def test_a_job_running_in_another_worker_is_not_run_again_here():
+    rated_cdr()
+    job = queued(JobKind.INVOICE_RUN, cutoff=str(CUTOFF))
+    other_worker = connections.create_connection("default")
+    with other_worker.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, job.pk])
+    try:
+        execute_job(job_id=job.pk)
+    finally:
+        other_worker.close()
+
+    assert Job.objects.get(pk=job.pk).state == JobState.QUEUED
+    assert not InvoiceRun.objects.exists()
