@@ -195,11 +195,12 @@ def interrupted_message(job: Job) -> str:
 
 
 def _mark_interrupted(job: Job) -> bool:
-    return bool(
-        Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
-            state=JobState.FAILED, finished_at=timezone.now(), error=interrupted_message(job)
-        )
+    marked = Job.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=JobState.FAILED, finished_at=timezone.now(), error=interrupted_message(job)
     )
+    if marked:
+        _drop_upload(job)  # its worker died before it could
+    return bool(marked)
 
 
 def mark_interrupted_jobs() -> int:
