@@ -24,6 +24,7 @@ from .models import (
     InvoiceNumberSequence,
     InvoiceRun,
     InvoiceRunExclusion,
+    Job,
     Location,
     OCPIToken,
     PayoutAccount,
@@ -471,3 +472,13 @@ class InvoiceRunExclusionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(InvoiceNumberSequence)
 class InvoiceNumberSequenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["year", "last_number"]
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Jobs change only through their worker and the job pages (services/jobs.py)."""
+
+    list_display = ["pk", "kind", "state", "created_by_label", "created_at", "done", "total"]
+    list_filter = ["kind", "state"]
+    search_fields = ["created_by_label"]
+    show_full_result_count = False

@@ -26,6 +26,9 @@ def roles(db):
     """The role groups of migration 0002; transactional tests flush them, so make them again."""
     migration = importlib.import_module("evse_payout.migrations.0002_groups")
     migration.create_groups(apps, None)
+    importlib.import_module("evse_payout.migrations.0006_jobs_roles").grant_job_permissions(
+        apps, None
+    )
 
 
 @pytest.fixture

@@ -40,7 +40,11 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "template_partials",
+    # Before django_tasks_db, so that its `db_worker` command (which first marks the jobs of
+    # killed workers as interrupted) is the one manage.py runs.
     "evse_payout",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +124,20 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 OCPI_MAX_BODY_BYTES = 1024 * 1024
+
+# Background jobs (invoice runs, big re-rates, file imports) run on Django's tasks API
+# (django-tasks, the backport of Django 6's django.tasks). The default backend keeps the queue in
+# this database: no broker, works on SQLite and PostgreSQL, and workers on several machines share
+# one PostgreSQL queue (SELECT … FOR UPDATE SKIP LOCKED). Start workers with `manage.py db_worker`.
+# Large installations may switch to Redis with TASKS_BACKEND=django_tasks_rq.RQBackend (README).
+TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    # pip install django-tasks-rq; workers: manage.py rqworker --job-class django_tasks_rq.Job
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": env("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+# Files uploaded on the "Import" page wait here for a worker; several worker machines need this
+# directory shared (or a shared STORAGES["default"]).
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 
 DJANGO_TABLES2_TEMPLATE = "evse_payout/table.html"
 

@@ -20,3 +20,7 @@ if not env("DATABASE_URL"):
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
+# Tasks run inside the request that enqueues them; tests/jobs/ runs them through a real db_worker.
+TASKS = {
+    "default": {"BACKEND": env("TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend")}
+}

@@ -9,6 +9,7 @@ from .invoicing import (
     InvoiceRunExclusion,
     InvoiceStatus,
 )
+from .jobs import BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
 from .network import (
     CPO_OWN_LABEL,
     EVSE,
@@ -22,6 +23,8 @@ from .network import (
 
 __all__ = [
     "CPO_OWN_LABEL",
+    "BATCHED_KINDS",
+    "FINISHED_STATES",
     "CDR",
     "EVSE",
     "PHASES",
@@ -40,6 +43,9 @@ __all__ = [
     "InvoiceRun",
     "InvoiceRunExclusion",
     "InvoiceStatus",
+    "Job",
+    "JobKind",
+    "JobState",
     "Location",
     "OCPIToken",
     "PayoutAccount",

@@ -586,7 +586,8 @@ def run_invoicing(
     """Draft one statement per account from the CDRs that ended before `cutoff` (R6).
 
     `account` limits the run to that account's CDRs (settling an account before deactivating it).
-    A dry run does exactly the same work and rolls it back, so its figures are the real run's.
+    A dry run does exactly the same work and rolls it back, so its figures are the real run's;
+    it does not take the invoicing lock.
     `progress(advanced, total)` is called once the CDRs are on their statements.
 
     The number of queries does not depend on the number of CDRs or accounts: the CDRs left out are
@@ -594,7 +595,9 @@ def run_invoicing(
     credits that follow them), and all statement totals come from one `GROUP BY`.
     """
     with transaction.atomic():
-        _lock_invoicing()
+        if not dry_run:
+            # The preview reads without the lock: it writes nothing, so it never waits for a run.
+            _lock_invoicing()
         now = timezone.now()
         label = actor_name or actor_label(actor)
         run = _start_run(cutoff=cutoff, account=account, now=now, actor=actor, label=label)

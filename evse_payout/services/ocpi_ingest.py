@@ -213,7 +213,8 @@ def import_cdr_batch(
     batch: dict[tuple, tuple[int, PreparedCDR]] = {}
     for index, payload in records:
         try:
-            prepared = prepare_cdr(payload)
+            # A file import may have prepared the CDR in a reader process already.
+            prepared = payload if isinstance(payload, PreparedCDR) else prepare_cdr(payload)
         except OCPIValidationError as exc:
             result.rejected.append((index, str(exc)))
             continue

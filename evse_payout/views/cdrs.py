@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from ..filters.cdrs import filter_cdrs
 from ..forms.cdrs import CDRRerateForm
 from ..forms.selection import resolve_selection
-from ..models import CDR, CPO_OWN_LABEL, CDRStatus
+from ..models import CDR, CPO_OWN_LABEL, CDRStatus, JobKind
 from ..selectors.cdrs import (
     cdr_credits,
     cdr_for_page,
@@ -20,16 +20,17 @@ from ..selectors.cdrs import (
     current_assignment,
     fee_breakdown,
 )
+from ..services.jobs import JobError, start_job
 from ..services.rating import rerate_cdrs
 from ..tables.cdrs import CDRTable
 from .listing import CappedCountPaginator, capped_count, paginate_table, render_listing
 
 VIEW_PERM = "evse_payout.view_cdr"
 RERATE_PERM = "evse_payout.change_cdr"
-# The confirmation page previews (a dry run) selections up to this size; the browser re-rates
-# up to BROWSER_RERATE_LIMIT CDRs, beyond that the rerate_cdrs command is the tool.
+# The confirmation page previews (a dry run) selections up to this size; more than JOB_THRESHOLD
+# CDRs are re-rated by a background job, whose page shows the progress.
 PREVIEW_LIMIT = 20_000
-BROWSER_RERATE_LIMIT = 100_000
+JOB_THRESHOLD = 2_000
 FILTER_KEYS = ("status", "reason", "evse_id", "account", "sub_cpo", "ended_after", "ended_before")
 
 
@@ -144,20 +145,13 @@ def cdr_rerate(request):
             "None of the selected CDRs can be re-rated: invoiced CDRs are never re-rated.",
         )
         return redirect(back)
-    if count > BROWSER_RERATE_LIMIT:
-        messages.error(
-            request,
-            f"{count:,} CDRs are too many to re-rate from the browser (at most "
-            f"{BROWSER_RERATE_LIMIT:,}). Narrow the filters, or run the rerate_cdrs command "
-            "with the same filters.",
-        )
-        return redirect(back)
     if "confirm" not in request.POST:
         preview = rerate_cdrs(cdrs=cdrs, dry_run=True) if count <= PREVIEW_LIMIT else None
         context = {
             "title": "Rerate CDRs",
             "form": form,
             "count": count,
+            "as_job": count > JOB_THRESHOLD,
             "preview": preview,
             "after": [
                 (CDRStatus(status).label, number)
@@ -171,9 +165,26 @@ def cdr_rerate(request):
             else len(form.cleaned_data["pk"]) - count,
         }
         return render(request, "evse_payout/cdr_rerate_confirm.html", context)
+    if count > JOB_THRESHOLD:
+        return _start_rerate_job(request, form, back)
     summary = rerate_cdrs(cdrs=cdrs, actor=request.user)
     messages.success(request, summary.message())
     return redirect(back)
+
+
+def _start_rerate_job(request, form, back: str):
+    selection = {"pks": [] if form.cleaned_data["select_all"] else form.cleaned_data["pk"]}
+    try:
+        job = start_job(
+            kind=JobKind.RERATE,
+            actor=request.user,
+            parameters={**selection, "filters": form.filter_query},
+        )
+    except JobError as exc:
+        messages.error(request, str(exc))
+        return redirect(back)
+    messages.success(request, f"{job} started; this page follows it.")
+    return redirect("evse_payout:job_detail", pk=job.pk)
 
 
 @permission_required(VIEW_PERM, raise_exception=True)

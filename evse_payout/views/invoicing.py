@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..forms.invoicing import InvoiceRunForm
-from ..models import Invoice, InvoiceRun, InvoiceStatus
+from ..models import Invoice, InvoiceRun, InvoiceStatus, JobKind
 from ..money import format_count, format_money
 from ..selectors.invoicing import (
     invoice_lines,
@@ -29,8 +29,8 @@ from ..services.invoicing import (
     discard_invoice,
     finalize_invoice,
     finalize_run,
-    run_invoicing,
 )
+from ..services.jobs import JobError, start_job
 from ..services.payout_files import (
     SEPA_CURRENCY,
     PayoutFileError,
@@ -68,64 +68,29 @@ def invoice_run_list(request):
     )
 
 
-def _preview_context(summary) -> dict:
-    return {
-        "statements": [
-            {
-                "account": s.account_name
-                + (" (internal revenue report)" if s.is_revenue_report else ""),
-                "cdr_count": format_count(s.cdr_count),
-                "excl_vat": format_money(s.total_excl_vat, s.currency),
-                "fees": format_money(s.total_fees, s.currency),
-                "net_payout": format_money(s.net_payout, s.currency),
-            }
-            for s in summary.statements
-        ],
-        "totals": [
-            {
-                "currency": currency,
-                "excl_vat": format_money(totals["total_excl_vat"], currency),
-                "fees": format_money(totals["total_fees"], currency),
-                "net_payout": format_money(totals["net_payout"], currency),
-            }
-            for currency, totals in sorted(summary.totals_by_currency().items())
-        ],
-        "exclusions": [
-            {
-                "label": e.label,
-                "count": format_count(e.count),
-                "amount": "; ".join(
-                    format_money(amount, currency) for currency, amount in sorted(e.amounts.items())
-                ),
-            }
-            for e in summary.exclusions
-        ],
-        "cdr_count": format_count(summary.cdr_count),
-    }
-
-
 @permission_required(ADD_RUN, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def invoice_run_new(request):
-    context = {"title": "New invoice run", "business_time_zone": settings.BUSINESS_TIME_ZONE}
-    if request.method == "POST":
-        form = InvoiceRunForm(request.POST)
-        if form.is_valid():
-            cutoff = form.cleaned_data["cutoff"]
-            if request.POST.get("action") == "confirm":
-                summary = run_invoicing(cutoff=cutoff, actor=request.user)
-                messages.success(
-                    request,
-                    f"Invoice run {summary.run_id} drafted {len(summary.statements):,} "
-                    f"statements with {summary.cdr_count:,} CDRs; {summary.excluded_count:,} "
-                    "CDRs were left out. Review the drafts, then finalize them.",
-                )
-                return redirect("evse_payout:invoice_run_detail", pk=summary.run_id)
-            summary = run_invoicing(cutoff=cutoff, actor=request.user, dry_run=True)
-            context.update(preview=_preview_context(summary), cutoff=cutoff)
-    else:
-        form = InvoiceRunForm()
-    context["form"] = form
+    """Cutoff → a preview job (its page shows the figures and "Confirm") → the run as a job."""
+    form = InvoiceRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        confirmed = request.POST.get("action") == "confirm"
+        try:
+            job = start_job(
+                kind=JobKind.INVOICE_RUN if confirmed else JobKind.INVOICE_PREVIEW,
+                actor=request.user,
+                parameters={"cutoff": form.cleaned_data["cutoff"].isoformat()},
+            )
+        except JobError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{job} started; this page follows it.")
+            return redirect("evse_payout:job_detail", pk=job.pk)
+    context = {
+        "title": "New invoice run",
+        "form": form,
+        "business_time_zone": settings.BUSINESS_TIME_ZONE,
+    }
     return render(request, "evse_payout/invoice_run_new.html", context)
 
 

@@ -29,6 +29,7 @@ def finance_user():
                 "view_invoice",
                 "add_invoicerun",
                 "change_invoice",
+                "view_job",
             ],
         )
     )
@@ -54,7 +55,8 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
     expect(preview).to_contain_text("1,260.00 EUR")
     page.get_by_role("button", name="Confirm").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("drafted 1 statements with 2 CDRs")
+    expect(page.locator("#job-summary")).to_contain_text("drafted 1 statements with 2 CDRs")
+    page.get_by_role("link", name=re.compile("Open invoice run")).click()
     expect(page).to_have_url(re.compile(r"/invoice-runs/\d+/$"))
     page.get_by_role("link", name="Draft — Hotel Zeezicht").click()
 

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from evse_payout.models import CDR, CDRRating, CDRReason, CDRStatus
+from evse_payout.services import imports
 from tests.factories import (
     AssignmentFactory,
     CDRFactory,
@@ -291,3 +292,35 @@ def test_import_takes_the_same_number_of_queries_for_20_and_200_cdrs(tmp_path, a
 
     assert counts[0] == counts[1]
     assert CDR.objects.count() == 220
+
+
+def _stored_cdrs():
+    skip = {"id", "received_at", "rated_at", "credited_cdr"}
+    fields = [f.attname for f in CDR._meta.concrete_fields if f.name not in skip]
+    return sorted(CDR.objects.values_list(*fields), key=str)
+
+
+def test_reading_ahead_in_a_second_process_stores_exactly_the_same(
+    tmp_path, assigned_evse, monkeypatch
+):
+    good = _cdrs(3)
+    credit = ocpi_cdr_payload(
+        id="CREDIT1", credit=True, credit_reference_id=good[0]["id"],
+        total_cost={"excl_vat": "-2.00", "incl_vat": "-2.42"}, total_energy="-1.000",
+    )  # fmt: skip
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("\n".join([*map(json.dumps, good), "{not json", json.dumps(credit)]) + "\n")
+    in_process = _run(path)
+    stored = _stored_cdrs()
+    CDRRating.objects.all().delete()
+    CDR.objects.filter(credit=True).delete()
+    CDR.objects.all().delete()
+    monkeypatch.setattr(imports, "READ_AHEAD_MIN_BYTES", 0)
+
+    read_ahead = _run(path)
+
+    assert read_ahead[0] == in_process[0]
+    assert "Rejected line 4: Not valid JSON" in read_ahead[1]
+    assert str(read_ahead[2]) == str(in_process[2]) == "1 records were rejected (listed above)."
+    assert _stored_cdrs() == stored
+    assert len(stored) == 4

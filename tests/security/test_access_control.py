@@ -12,7 +12,15 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from evse_payout.models import Assignment, Invoice, InvoiceRun, InvoiceStatus, PayoutAccount
+from evse_payout.models import (
+    Assignment,
+    Invoice,
+    InvoiceRun,
+    InvoiceStatus,
+    Job,
+    JobKind,
+    PayoutAccount,
+)
 from evse_payout.services.assignments import deactivate_payout_account
 from tests.factories import (
     AssignmentFactory,
@@ -53,7 +61,9 @@ class World:
             period_start=now - timedelta(days=30),
             period_end=now,
         )
+        self.job = Job.objects.create(kind=JobKind.RERATE, created_at=now)
         self.pks = {
+            "job": self.job.pk,
             "account": self.account.pk,
             "evse": self.unassigned.pk,
             "cdr": self.cdr.pk,
@@ -63,7 +73,7 @@ class World:
 
     def pk_for(self, name: str) -> int:
         """The object a `<int:pk>` of our own URL names (by the URL name's leading noun)."""
-        for noun in ("invoice_run", "invoice", "account", "evse", "cdr"):
+        for noun in ("invoice_run", "invoice", "account", "evse", "cdr", "job"):
             if name.startswith(noun):
                 return self.pks[noun]
         raise AssertionError(f"No object for URL {name}")
@@ -278,6 +288,16 @@ ACTIONS = [
     _action("invoice_run_sepa", "get", None, {FINANCE, SUPERUSER}, pk="invoice_run"),
     _action("invoice_finalize", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action("invoice_discard", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
+    _action(
+        "job_cancel_page",
+        "get",
+        None,
+        {MANAGER, FINANCE, SUPERUSER},
+        url_name="job_cancel",
+        pk="job",
+    ),
+    _action("job_cancel", "post", lambda w: {}, {MANAGER, FINANCE, SUPERUSER}, pk="job"),
+    _action("import_file_page", "get", None, {MANAGER, FINANCE, SUPERUSER}, url_name="import_file"),
 ]
 
 
@@ -307,6 +327,7 @@ def _state(world: World) -> tuple:
         invoice.status,
         invoice.number,
         world.cdr.__class__.objects.get(pk=world.cdr.pk).status,
+        Job.objects.get(pk=world.job.pk).state,
     )
 
 

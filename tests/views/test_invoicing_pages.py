@@ -7,7 +7,15 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from evse_payout.models import CDR, CDRStatus, Invoice, InvoiceRun, InvoiceStatus, PayoutAccount
+from evse_payout.models import (
+    CDR,
+    CDRStatus,
+    Invoice,
+    InvoiceRun,
+    InvoiceStatus,
+    Job,
+    PayoutAccount,
+)
 from evse_payout.services.invoicing import finalize_run, run_invoicing
 from tests.factories import AssignmentFactory as CPOAssignmentFactory
 from tests.factories import EVSEFactory, LocationFactory
@@ -79,8 +87,10 @@ def test_preview_shows_the_dry_run_figures_and_writes_nothing(finance_client):
     rated_cdr(gone, excl=Decimal("2.50"))
     close(gone)
 
-    response = finance_client.post(NEW, {"cutoff": "2026-03-01", "action": "preview"})
+    response = finance_client.post(NEW, {"cutoff": "2026-03-01", "action": "preview"}, follow=True)
 
+    job = Job.objects.get()
+    assert response.redirect_chain == [(reverse("evse_payout:job_detail", args=[job.pk]), 302)]
     page = response.content.decode()
     assert "Hotel Zeezicht" in page
     assert "1,500.00 EUR" in page
@@ -92,16 +102,18 @@ def test_preview_shows_the_dry_run_figures_and_writes_nothing(finance_client):
     assert CDR.objects.filter(status=CDRStatus.RATED).count() == 2
 
 
-def test_confirm_runs_the_invoicing_and_shows_the_run(finance_client):
+def test_confirm_runs_the_invoicing_as_a_job_whose_page_links_the_run(finance_client):
     rated_cdr()
 
     response = finance_client.post(NEW, {"cutoff": "2026-03-01", "action": "confirm"}, follow=True)
 
     run = InvoiceRun.objects.get()
-    assert response.redirect_chain[-1][0] == reverse(
-        "evse_payout:invoice_run_detail", args=[run.pk]
-    )
-    assert "drafted 1 statements with 1 CDRs" in messages_of(response)[0]
+    job = Job.objects.get()
+    assert (job.kind, job.state, job.created_by.username) == ("invoice_run", "done", "finance")
+    assert response.redirect_chain == [(reverse("evse_payout:job_detail", args=[job.pk]), 302)]
+    page = response.content.decode()
+    assert "drafted 1 statements with 1 CDRs" in page
+    assert f'href="{reverse("evse_payout:invoice_run_detail", args=[run.pk])}"' in page
     assert run.created_by.username == "finance"
 
 
