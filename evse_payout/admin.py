@@ -462,10 +462,9 @@ class InvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(InvoiceRunExclusion)
 class InvoiceRunExclusionAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["run", "cdr", "reason", "amount_excl_vat"]
+    list_display = ["run", "reason", "payout_account", "currency", "cdr_count", "amount_excl_vat"]
     list_filter = ["reason"]
-    list_select_related = ["run", "cdr"]
-    search_fields = ["=cdr__cdr_id"]
+    list_select_related = ["run", "payout_account"]
     show_full_result_count = False
 
 

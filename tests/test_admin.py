@@ -71,7 +71,12 @@ def populate():
         run=run, payout_account=account, currency="EUR", created_at=timezone.now()
     )
     InvoiceRunExclusion.objects.create(
-        run=run, cdr=cdr, reason="evse_unassigned", amount_excl_vat=Decimal("1")
+        run=run,
+        reason="evse_unassigned",
+        payout_account=account,
+        currency="EUR",
+        cdr_count=3,
+        amount_excl_vat=Decimal("1"),
     )
     InvoiceNumberSequence.objects.create(year=2026, last_number=3)
     OCPIToken.objects.create(name="peer", token_hash="0" * 64)

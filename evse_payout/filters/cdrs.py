@@ -16,11 +16,12 @@ from ..models import (
     Assignment,
     CDRReason,
     CDRStatus,
-    InvoiceRunExclusion,
+    InvoiceRun,
     PayoutAccount,
     SubCPO,
 )
 from ..selectors.cdrs import cdr_overview_queryset
+from ..services.invoicing import left_out_cdrs
 from ..validators import EVSE_ID_PATTERN, normalize_evse_id
 
 OWN = "own"
@@ -120,11 +121,15 @@ class CDRFilterSet(django_filters.FilterSet):
         return queryset.filter(evse_id__in=evses)
 
     def filter_run(self, queryset, name, value):
-        excluded = InvoiceRunExclusion.objects.filter(run_id=value)
+        """The CDRs the run left out (by the run's own rule), under the chosen reason."""
+        run = InvoiceRun.objects.filter(pk=value).first()
+        if run is None:
+            return queryset.none()
+        excluded = left_out_cdrs(run)
         reason = self.form.cleaned_data.get("reason")
         if reason:
-            excluded = excluded.filter(reason=reason)
-        return queryset.filter(pk__in=excluded.values("cdr_id"))
+            excluded = excluded.filter(left_out_reason=reason)
+        return queryset.filter(pk__in=excluded.values("pk"))
 
 
 def filter_cdrs(data) -> CDRFilterSet:

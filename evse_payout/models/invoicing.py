@@ -170,21 +170,37 @@ class Invoice(models.Model):
 
 
 class InvoiceRunExclusion(models.Model):
-    """A CDR a run left out, and why: the run page links to exactly these CDRs."""
+    """What a run left out, compactly: one row per reason, account and currency with the count and
+    the amount (excl. VAT), not one row per CDR. The CDRs themselves are found by the same rule
+    (`services.invoicing.left_out_cdrs`): the run page links to them."""
 
     run = models.ForeignKey(InvoiceRun, on_delete=models.CASCADE, related_name="excluded")
-    cdr = models.ForeignKey("CDR", on_delete=models.CASCADE, related_name="run_exclusions")
     reason = models.CharField(max_length=24)
-    amount_excl_vat = models.DecimalField(max_digits=16, decimal_places=4)
+    # The account the CDRs were rated for, when they still name one (not for unknown EVSEs).
+    payout_account = models.ForeignKey(
+        PayoutAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    cdr_count = models.PositiveIntegerField()
+    amount_excl_vat = models.DecimalField(max_digits=20, decimal_places=4)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["run", "cdr"], name="exclusion_unique_per_run")
+            models.UniqueConstraint(
+                fields=["run", "reason", "payout_account", "currency"],
+                condition=Q(payout_account__isnull=False),
+                name="exclusion_one_row_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "reason", "currency"],
+                condition=Q(payout_account__isnull=True),
+                name="exclusion_one_row_without_account",
+            ),
+            models.CheckConstraint(condition=Q(cdr_count__gt=0), name="exclusion_counts_cdrs"),
         ]
-        indexes = [models.Index(fields=["run", "reason"], name="exclusion_run_reason_idx")]
 
     def __str__(self):
-        return f"{self.run}: {self.cdr} ({self.reason})"
+        return f"{self.run}: {self.cdr_count} CDRs ({self.reason}, {self.currency})"
 
 
 class InvoiceNumberSequence(models.Model):

@@ -1,8 +1,10 @@
 """Invoice runs (R6): draft payout statements per account, what was left out and why, finalize, discard.
 
 A run is set-based and its number of queries depends neither on the number of CDRs nor on the
-number of accounts: the CDRs left out are recorded with `INSERT … SELECT`, one `UPDATE … FROM`
-puts every taken CDR on its account's statement, and one `GROUP BY` sums all statements. Lines
+number of accounts: one `UPDATE … FROM` puts every taken CDR on its account's statement, one
+`GROUP BY` sums all statements, and what was left out is recorded compactly by one
+`INSERT … SELECT … GROUP BY` (count and amount per reason, account and currency; the CDRs
+themselves are found again by the same rule, `left_out_cdrs`). Lines
 keep their 4 decimals; each statement figure is the exact sum rounded once to the currency's minor
 unit (`money.round_sum`). Nothing proportional to the number of CDRs is held in memory.
 
@@ -15,7 +17,7 @@ settings.BUSINESS_TIME_ZONE), and the
 CDR's EVSE has an open assignment **to the account the CDR was rated for**. The account is what
 matters, not the assignment row: an EVSE unassigned and assigned again to the same account still
 pays that account, so its CDRs are taken without re-rating. Everything else rated before the cutoff
-is left out and recorded as an exclusion of the run:
+is left out and counted in the run's exclusions:
 
 - the EVSE has no open assignment → the CDR becomes `not_invoiceable` / `evse_unassigned`;
 - the EVSE is open-assigned to another account → `assignment_changed`, left `rated` (re-rate it);
@@ -25,7 +27,7 @@ A credit is taken only with or after its original: once the run's charges are on
 statements, the credits whose original is on a statement follow; the others become
 `not_invoiceable` / `original_not_invoiced` (re-rating releases them).
 
-CDRs already `not_invoiceable` that ended before the cutoff are recorded too, under their reason,
+CDRs already `not_invoiceable` that ended before the cutoff are counted too, under their reason,
 so the run page says what is left out and why.
 
 The CPO's own account gets an internal revenue report (`Invoice.kind`), never a numbered
@@ -180,25 +182,25 @@ def cutoff_instant(cutoff: date) -> datetime:
     return datetime.combine(cutoff, time.min, tzinfo=business_time_zone())
 
 
+def run_cutoff_instant(run: InvoiceRun) -> datetime:
+    """The run's cutoff instant in the time zone the run used (settings may change later)."""
+    return datetime.combine(run.cutoff, time.min, tzinfo=ZoneInfo(run.time_zone))
+
+
 def _open_assignment():
     return Assignment.objects.filter(evse=OuterRef("evse"), unassigned_at__isnull=True)
 
 
 @dataclass(frozen=True)
 class _Candidates:
-    """The rated CDRs a run looks at: the ones it takes, and the others with the reason why not."""
+    """The rated CDRs a run looks at, and which of them it takes."""
 
     pending: QuerySet
     eligible: Q
-    left_out_reason: Case
 
 
-def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
-    pending = CDR.objects.filter(
-        status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
-    ).order_by()
-    if account is not None:
-        pending = pending.filter(payout_account=account)
+def _eligibility() -> tuple[Q, Case]:
+    """Which rated CDRs a run takes, and for the others the one reason why not ("" if taken)."""
     open_assignment = Exists(_open_assignment())
     same_account = Exists(_open_assignment().filter(payout_account=OuterRef("payout_account")))
     account_currency = Exists(
@@ -208,17 +210,53 @@ def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candi
     # is assigned now (its EVSE may even be unknown): it follows the account, not the assignment.
     follows_account = Q(credit=True) | same_account
     charge = Q(credit=False)
-    return _Candidates(
-        pending=pending,
-        eligible=follows_account & account_currency,
-        # Every pending CDR that is not eligible has exactly one of these reasons.
-        left_out_reason=Case(
-            When(charge & ~open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
-            When(charge & ~same_account, then=Value(CDRReason.ASSIGNMENT_CHANGED.value)),
-            default=Value(CDRReason.CURRENCY_MISMATCH.value),
-            output_field=CharField(),
-        ),
+    reason = Case(
+        When(charge & ~open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
+        When(charge & ~same_account, then=Value(CDRReason.ASSIGNMENT_CHANGED.value)),
+        When(~account_currency, then=Value(CDRReason.CURRENCY_MISMATCH.value)),
+        default=Value(""),
+        output_field=CharField(),
     )
+    return follows_account & account_currency, reason
+
+
+def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
+    pending = CDR.objects.filter(
+        status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
+    ).order_by()
+    if account is not None:
+        pending = pending.filter(payout_account=account)
+    eligible, _ = _eligibility()
+    return _Candidates(pending=pending, eligible=eligible)
+
+
+def left_out_cdrs(run: InvoiceRun) -> QuerySet:
+    """The CDRs the run left out, by the rule the run applied, on today's data; each annotated
+    with `left_out_reason`.
+
+    The run stores only counts and amounts per reason, account and currency; this rule finds the
+    CDRs themselves: ended before the run's cutoff, on no statement, and either not invoiceable
+    (under their own reason) or rated but not eligible. For a run of one account: that account's
+    CDRs and those the run itself made not invoiceable (rated at the run's start). A CDR re-rated
+    since the run shows under its reason of today.
+    """
+    cdrs = CDR.objects.filter(
+        end_date_time__lt=run_cutoff_instant(run),
+        invoice__isnull=True,
+        status__in=[CDRStatus.RATED, CDRStatus.NOT_INVOICEABLE],
+    )
+    if run.payout_account_id is not None:
+        cdrs = cdrs.filter(
+            Q(payout_account=run.payout_account_id)
+            | Q(status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
+        )
+    _, rated_reason = _eligibility()
+    reason = Case(
+        When(status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
+        default=rated_reason,
+        output_field=CharField(),
+    )
+    return cdrs.annotate(left_out_reason=reason).exclude(left_out_reason="")
 
 
 def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
@@ -232,25 +270,33 @@ def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
         )
 
 
-def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
-    """One InvoiceRunExclusion per CDR of `cdrs` with `reason` (a field name or an expression)."""
-    rows = cdrs.order_by().values_list(
-        Value(run.pk, output_field=BigIntegerField()),
-        "pk",
-        reason,
-        "total_cost_excl_vat",
+def _record_exclusions(run: InvoiceRun) -> None:
+    """What the run left out, as one row per reason, account and currency (count and amount):
+    one `INSERT … SELECT … GROUP BY`, after the run has taken and held back its CDRs."""
+    rows = (
+        left_out_cdrs(run)
+        .order_by()
+        .values("left_out_reason", "payout_account", "currency")
+        .annotate(cdrs=Count("pk"), amount=Sum("total_cost_excl_vat"))
+        .values_list(
+            Value(run.pk, output_field=BigIntegerField()),
+            "left_out_reason",
+            "payout_account",
+            "currency",
+            "cdrs",
+            "amount",
+        )
     )
-    _insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
+    _insert_select(
+        InvoiceRunExclusion,
+        ["run", "reason", "payout_account", "currency", "cdr_count", "amount_excl_vat"],
+        rows,
+    )
 
 
-def _hold_recorded(
-    *, run: InvoiceRun, reason: str, detail: str, still: Q, now: datetime, actor, actor_name: str
-) -> None:
-    """The CDRs the run recorded under `reason` become not invoiceable with it (and a rating
-    history row), if `still` holds for them; the others were re-rated by someone else between the
-    two statements and are not left out after all."""
-    recorded = InvoiceRunExclusion.objects.filter(run=run, reason=reason).values("cdr_id")
-    CDR.objects.filter(still, pk__in=recorded, status=CDRStatus.RATED, invoice__isnull=True).update(
+def _hold(*, cdrs: QuerySet, reason: str, detail: str, now: datetime, actor, actor_name) -> None:
+    """The rated CDRs of `cdrs` become not invoiceable with `reason`, with a rating history row."""
+    cdrs.filter(status=CDRStatus.RATED, invoice__isnull=True).update(
         status=CDRStatus.NOT_INVOICEABLE,
         reason=reason,
         reason_detail=detail,
@@ -265,11 +311,8 @@ def _hold_recorded(
         rated_at=now,
     )
     marked = CDR.objects.filter(
-        pk__in=recorded, status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
+        status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
     ).order_by()
-    InvoiceRunExclusion.objects.filter(run=run, reason=reason).exclude(
-        cdr__in=marked.values("pk")
-    ).delete()
     history = marked.values_list(
         "pk",
         Value(now, output_field=DateTimeField()),
@@ -286,16 +329,15 @@ def _hold_recorded(
     )
 
 
-def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) -> None:
-    """The CDRs recorded as `evse_unassigned` become not invoiceable."""
-    _hold_recorded(
-        run=run,
+def _mark_unassigned(*, run: InvoiceRun, pending: QuerySet, now: datetime, actor, actor_name):
+    """Charges whose EVSE has no open assignment become not invoiceable (`evse_unassigned`)."""
+    _hold(
+        cdrs=pending.filter(~Exists(_open_assignment()), credit=False),
         reason=CDRReason.EVSE_UNASSIGNED,
         detail=(
             f"The EVSE was unassigned after rating, so invoice run {run.pk} left this CDR out — "
             "assign the EVSE, then re-rate."
         ),
-        still=~Exists(_open_assignment()),
         now=now,
         actor=actor,
         actor_name=actor_name,
@@ -335,16 +377,13 @@ def _take_credits_and_hold_the_rest(
     )
     credits = pending.filter(credit=True)
     taken = _take_onto_statements(run=run, eligible=credits.filter(original_on_statement))
-    reason = CDRReason.ORIGINAL_NOT_INVOICED
-    _record_exclusions(run=run, cdrs=credits.filter(~original_on_statement), reason=Value(reason))
-    _hold_recorded(
-        run=run,
-        reason=reason,
+    _hold(
+        cdrs=credits.filter(~original_on_statement),
+        reason=CDRReason.ORIGINAL_NOT_INVOICED,
         detail=(
             f"Invoice run {run.pk} held back this credit's original, so it held the credit too — "
             "once the original is rated again, re-rate this credit."
         ),
-        still=~original_on_statement,
         now=now,
         actor=actor,
         actor_name=actor_name,
@@ -408,14 +447,14 @@ def line_amounts(currency, excl_vat, incl_vat, fee, payout) -> dict[str, Decimal
 def _exclusion_summary(run: InvoiceRun) -> list[ExclusionSummary]:
     rows = (
         InvoiceRunExclusion.objects.filter(run=run)
-        .values("reason", "cdr__currency")
-        .annotate(count=Count("pk"), amount=Sum("amount_excl_vat"))
-        .order_by("reason", "cdr__currency")
+        .values("reason", "currency")
+        .annotate(count=Sum("cdr_count"), amount=Sum("amount_excl_vat"))
+        .order_by("reason", "currency")
     )
     counts: dict[str, int] = defaultdict(int)
     amounts: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for row in rows:
-        currency = row["cdr__currency"]
+        currency = row["currency"]
         counts[row["reason"]] += row["count"]
         amounts[row["reason"]][currency] = round_sum(row["amount"], currency)
     return [
@@ -439,28 +478,6 @@ def _start_run(*, cutoff: date, account: PayoutAccount | None, now, actor, label
         created_at=now,
         created_by=actor,
         created_by_label=label,
-    )
-
-
-def _record_left_out(*, run: InvoiceRun, candidates: _Candidates, cutoff: date, now, actor, label):
-    """Record what the run leaves out and why; CDRs of unassigned EVSEs become not invoiceable."""
-    _record_exclusions(
-        run=run,
-        cdrs=candidates.pending.exclude(candidates.eligible),
-        reason=candidates.left_out_reason,
-    )
-    _mark_unassigned(run=run, now=now, actor=actor, actor_name=label)
-    not_invoiceable = CDR.objects.filter(
-        status=CDRStatus.NOT_INVOICEABLE, end_date_time__lt=cutoff_instant(cutoff)
-    )
-    if run.payout_account_id is not None:
-        not_invoiceable = not_invoiceable.filter(payout_account=run.payout_account_id)
-    _record_exclusions(
-        run=run,
-        cdrs=not_invoiceable.exclude(
-            pk__in=InvoiceRunExclusion.objects.filter(run=run).values("cdr_id")
-        ),
-        reason="reason",
     )
 
 
@@ -602,8 +619,8 @@ def run_invoicing(
         label = actor_name or actor_label(actor)
         run = _start_run(cutoff=cutoff, account=account, now=now, actor=actor, label=label)
         candidates = _candidates(cutoff, account=account)
-        _record_left_out(
-            run=run, candidates=candidates, cutoff=cutoff, now=now, actor=actor, label=label
+        _mark_unassigned(
+            run=run, pending=candidates.pending, now=now, actor=actor, actor_name=label
         )
         accounts = _create_drafts(run=run, pending=candidates.pending, now=now)
         eligible = candidates.pending.filter(candidates.eligible)
@@ -614,6 +631,7 @@ def run_invoicing(
         if progress:
             progress(taken, taken)
         statements = _statement_summaries(_fill_statements(run), accounts)
+        _record_exclusions(run)
         exclusions = _exclusion_summary(run)
         _close_run(run=run, statements=statements, exclusions=exclusions, actor=actor, label=label)
         if dry_run:

@@ -332,14 +332,35 @@ def test_discarded_statement_does_not_block_a_new_one_in_the_run():
     assert Invoice.objects.filter(run=run).count() == 2
 
 
-def test_a_run_excludes_a_cdr_once():
+def test_a_run_has_one_exclusion_row_per_reason_account_and_currency():
     run = make_run()
-    cdr = CDRFactory()
+    account = PayoutAccountFactory()
 
-    def exclude():
+    def exclude(account=None, currency="EUR"):
         InvoiceRunExclusion.objects.create(
-            run=run, cdr=cdr, reason="evse_unassigned", amount_excl_vat=Decimal("10")
+            run=run,
+            reason="evse_unassigned",
+            payout_account=account,
+            currency=currency,
+            cdr_count=2,
+            amount_excl_vat=Decimal("10"),
         )
 
-    exclude()
-    assert_refused("exclusion_unique_per_run", exclude, unique=True)
+    exclude(account)
+    exclude(None)
+    exclude(account, currency="JPY")
+    assert_refused("exclusion_one_row_per_account", lambda: exclude(account), unique=True)
+    assert_refused("exclusion_one_row_without_account", lambda: exclude(None), unique=True)
+
+
+def test_an_exclusion_row_counts_at_least_one_cdr():
+    def empty():
+        InvoiceRunExclusion.objects.create(
+            run=make_run(),
+            reason="evse_unassigned",
+            currency="EUR",
+            cdr_count=0,
+            amount_excl_vat=Decimal("0"),
+        )
+
+    assert_refused("exclusion_counts_cdrs", empty)

@@ -29,6 +29,7 @@ from evse_payout.services.invoicing import (
     discard_invoice,
     finalize_invoice,
     finalize_run,
+    left_out_cdrs,
     run_invoicing,
 )
 from tests.factories import (
@@ -170,7 +171,17 @@ def test_cdr_whose_evse_was_unassigned_since_rating_becomes_not_invoiceable():
         1,
         {"EUR": Decimal("7.50")},
     )
-    assert InvoiceRunExclusion.objects.get(run_id=summary.run_id).cdr == cdr
+    # Stored compactly: one row per reason, account and currency, no row per CDR; the account is
+    # gone because the CDR no longer names one (it is not invoiceable now).
+    row = InvoiceRunExclusion.objects.get(run_id=summary.run_id)
+    assert (row.reason, row.payout_account, row.currency, row.cdr_count, row.amount_excl_vat) == (
+        CDRReason.EVSE_UNASSIGNED,
+        None,
+        "EUR",
+        1,
+        Decimal("7.50"),
+    )
+    assert list(left_out_cdrs(InvoiceRun.objects.get(pk=summary.run_id))) == [cdr]
 
 
 def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_changed():
@@ -186,6 +197,14 @@ def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_chang
     assert cdr.invoice is None
     assert [(e.reason, e.count) for e in summary.exclusions] == [(CDRReason.ASSIGNMENT_CHANGED, 1)]
     assert not Invoice.objects.exists()
+    row = InvoiceRunExclusion.objects.get(run_id=summary.run_id)
+    assert (row.reason, row.payout_account, row.cdr_count) == (
+        CDRReason.ASSIGNMENT_CHANGED,
+        assignment.payout_account,
+        1,
+    )
+    left_out = left_out_cdrs(InvoiceRun.objects.get(pk=summary.run_id))
+    assert [(c, c.left_out_reason) for c in left_out] == [(cdr, CDRReason.ASSIGNMENT_CHANGED)]
 
 
 def test_evse_assigned_again_to_the_same_account_still_pays_that_account():

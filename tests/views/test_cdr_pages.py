@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from evse_payout.models import (
     CDR,
+    Assignment,
     CDRRating,
     CDRStatus,
-    InvoiceRun,
-    InvoiceRunExclusion,
     PayoutAccount,
 )
+from evse_payout.services.invoicing import run_invoicing
 from evse_payout.services.rating import rate_cdr, rerate_cdrs
 from tests.factories import (
     AssignmentFactory,
@@ -134,14 +134,18 @@ def test_filters_combine(viewer_client, world):
 
 
 def test_run_filter_lists_the_cdrs_the_run_left_out_per_reason(viewer_client, world):
-    run = InvoiceRun.objects.create(cutoff=timezone.now().date(), created_at=timezone.now())
-    for name, reason in (("unassigned", "evse_unassigned"), ("own", "assignment_changed")):
-        InvoiceRunExclusion.objects.create(
-            run=run, cdr=world["cdrs"][name], reason=reason, amount_excl_vat=Decimal("10")
-        )
+    # The run stores only counts per reason, account and currency; the page finds the CDRs again
+    # by the run's rule. "own" moves to another account (assignment changed), "hotel" is taken.
+    own_evse = world["cdrs"]["own"].evse
+    Assignment.objects.filter(evse=own_evse).update(unassigned_at=timezone.now())
+    AssignmentFactory(evse=own_evse, payout_account=world["hotel_account"])
+    summary = run_invoicing(cutoff=timezone.now().date() + timedelta(days=1))
+    run = summary.run_id
 
-    assert listed(viewer_client, run=run.pk) == pks(world, "unassigned", "own")
-    assert listed(viewer_client, run=run.pk, reason="assignment_changed") == pks(world, "own")
+    assert listed(viewer_client, run=run) == pks(world, "unassigned", "unknown", "own")
+    assert listed(viewer_client, run=run, reason="assignment_changed") == pks(world, "own")
+    assert listed(viewer_client, run=run, reason="evse_unknown") == pks(world, "unknown")
+    assert listed(viewer_client, run=run + 1) == set()
 
 
 def test_invoice_filter_lists_the_cdrs_on_a_statement(viewer_client, world):
