@@ -26,6 +26,7 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.management import call_command, get_commands
 from django.db import connection, transaction
@@ -537,7 +538,8 @@ def ocpi_post(context: Context) -> Result:
     plan = context.plan
     name = f"{BENCH_PREFIX.lower()}{os.getpid()}"
     output = StringIO()
-    call_command("create_ocpi_token", name, stdout=output)
+    party = f"{settings.CPO_COUNTRY_CODE}/{settings.CPO_PARTY_ID}"  # the bench CDRs' party
+    call_command("create_ocpi_token", name, "--party", party, stdout=output)
     token = output.getvalue().split()[-1]
     headers = {
         "Authorization": f"Token {base64.b64encode(token.encode()).decode()}",

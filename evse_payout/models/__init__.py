@@ -1,6 +1,6 @@
 from .accounts import PayoutAccount
 from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
-from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
+from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIPartyRole, OCPIToken, OCPITokenParty
 from .invoicing import (
     Invoice,
     InvoiceNumberSequence,
@@ -29,7 +29,9 @@ __all__ = [
     "InvoiceRunExclusion",
     "InvoiceStatus",
     "Location",
+    "OCPIPartyRole",
     "OCPIToken",
+    "OCPITokenParty",
     "PayoutAccount",
     "PowerType",
     "SubCPO",

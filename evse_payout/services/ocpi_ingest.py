@@ -30,15 +30,19 @@ from ..models import (
     Location,
     UnassignReason,
 )
-from ..ocpi.schemas import (
+from ..ocpi_format import (
     CDRPayload,
     ConnectorPayload,
     EVSEPatch,
     EVSEPayload,
     LocationPatch,
     LocationPayload,
+    OCPINotFound,
     OCPIValidationError,
+    Party,
     canonical_json,
+    check_party,
+    check_url_identity,
     json_number,
     parse_cdr,
     parse_object,
@@ -48,10 +52,6 @@ from .bulk_sql import insert_rows, model_columns
 from .rating import apply_rating, rate_batch, record_history
 
 KW = Decimal("0.01")
-
-
-class OCPINotFound(Exception):
-    """The location or EVSE the request names is not known (OCPI status 2003)."""
 
 
 def immutable_message(cdr_id: str) -> str:
@@ -160,13 +160,18 @@ def _find(prepared: PreparedCDR) -> CDR | None:
     return CDR.objects.filter(country_code=country_code, party_id=party_id, cdr_id=cdr_id).first()
 
 
-def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
+def ingest_cdr(
+    *, payload: Any, actor_name: str, parties: frozenset[Party] | None = None
+) -> IngestResult:
     """Parse, store and rate one CDR in one transaction (DESIGN §5, R5).
 
     The same CDR again → the stored one, `created=False`; the same id with other content →
-    OCPIValidationError (CDRs are immutable).
+    OCPIValidationError (CDRs are immutable). With `parties` (an OCPI peer's), a CDR of any
+    other party is refused (OCPIPartyRefused) before anything is read or stored.
     """
-    return _ingest_prepared(prepare_cdr(payload), actor_name=actor_name)
+    prepared = prepare_cdr(payload)
+    check_party(prepared.key[:2], parties)
+    return _ingest_prepared(prepared, actor_name=actor_name)
 
 
 def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
@@ -484,25 +489,6 @@ def _apply_location_fields(location: Location, payload, *, partial: bool) -> Non
             setattr(location, field, value)
 
 
-_URL_ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "id": (1, 36), "uid": (1, 36)}
-
-
-def _check_url_identity(payload: Any, **expected: str) -> None:
-    """The ids in the URL fit their columns, and ids repeated in the body agree with them."""
-    for field, value in expected.items():
-        shortest, longest = _URL_ID_LENGTHS[field]
-        if not shortest <= len(value) <= longest:
-            raise OCPIValidationError(
-                f"URL {field} “{value[:40]}”: should have {shortest}–{longest} characters"
-            )
-    if not isinstance(payload, dict):
-        return
-    for field, value in expected.items():
-        sent = payload.get(field)
-        if sent is not None and str(sent).upper() != value.upper():
-            raise OCPIValidationError(f"{field}: “{sent}” does not match the URL (“{value}”)")
-
-
 def _retrying(write):
     """Run `write` in a transaction; once more if a concurrent insert took a unique key."""
     try:
@@ -534,7 +520,7 @@ def upsert_location(
     location belongs to the CPO (owner empty); an existing one keeps its owner.
     """
     country_code, party_id = country_code.upper(), party_id.upper()
-    _check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
     parsed = parse_object(LocationPatch if partial else LocationPayload, payload, "Location")
 
     def write() -> UpsertResult:
@@ -586,7 +572,7 @@ def upsert_evse(
 ) -> UpsertResult:
     """PUT or PATCH one EVSE of a known location; REMOVED closes its open assignment."""
     country_code, party_id = country_code.upper(), party_id.upper()
-    _check_url_identity(
+    check_url_identity(
         payload, country_code=country_code, party_id=party_id, id=location_id, uid=evse_uid
     )
     parsed = parse_object(EVSEPatch if partial else EVSEPayload, payload, "EVSE")

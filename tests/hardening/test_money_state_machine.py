@@ -47,7 +47,7 @@ from evse_payout.models import (
     PayoutAccount,
 )
 from evse_payout.money import round_money
-from evse_payout.ocpi.schemas import OCPIValidationError
+from evse_payout.ocpi_format import OCPIValidationError
 from evse_payout.services.accounts import update_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,

@@ -5,7 +5,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from evse_payout.ocpi.files import open_text, read_records
-from evse_payout.ocpi.schemas import OCPIValidationError
+from evse_payout.ocpi_format import OCPIValidationError
 from evse_payout.services.ocpi_ingest import import_location
 
 

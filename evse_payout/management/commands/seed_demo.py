@@ -34,7 +34,7 @@ from ...models import (
     UnassignReason,
 )
 from ...money import round_money
-from ...ocpi.schemas import canonical_json, json_compatible
+from ...ocpi_format import canonical_json, json_compatible
 from ...services.rating import rerate_cdrs
 
 BATCH = 2000

@@ -1,4 +1,9 @@
-"""OCPI 2.2.1 payload parsing: the one place that turns peer JSON into typed, checked values.
+"""OCPI 2.2.1 data format: the one place that turns peer JSON into typed, checked values.
+
+Neutral ground between the HTTP adapter (`evse_payout.ocpi`) and the services that store OCPI
+data (`services.ocpi_ingest`): both import this module, the services never import `ocpi/`.
+It holds the payload errors, the JSON reader and number hook, the party and URL id checks and
+the pydantic payload models.
 
 Pydantic v2 models in lax mode, because real peers send numbers where the spec says strings
 (`location_put_example_add_evse.json`). The checks are structural — required fields, types,
@@ -25,8 +30,8 @@ from pydantic import (
     ValidationError,
 )
 
-from ..models import EVSEStatus, PowerType
-from ..validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
+from .models import EVSEStatus, PowerType
+from .validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
 
 MAX_NESTING = 32
 MAX_REPORTED_ERRORS = 5
@@ -34,6 +39,32 @@ MAX_REPORTED_ERRORS = 5
 
 class OCPIValidationError(Exception):
     """The payload is not acceptable; the message names the field path (OCPI status 2001)."""
+
+
+class OCPINotFound(Exception):
+    """The location or EVSE the request names is not known (OCPI status 2003)."""
+
+
+class OCPIPartyRefused(Exception):
+    """The request speaks for a party its credentials do not hold (HTTP 403, nothing stored)."""
+
+
+Party = tuple[str, str]  # (country_code, party_id), upper-case
+
+
+def party_label(party: Party) -> str:
+    return "/".join(party)
+
+
+def check_party(party: Party, parties: "frozenset[Party] | None") -> None:
+    """Refuse `party` unless it is one of `parties`; None means any party (local imports)."""
+    if parties is None or party in parties:
+        return
+    held = ", ".join(sorted(party_label(p) for p in parties)) or "none"
+    raise OCPIPartyRefused(
+        f"This token may not speak for party {party_label(party)} "
+        f"(its parties: {held}). Nothing was stored."
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -443,3 +474,25 @@ def parse_object(model: type[ModelT], payload: Any, what: str) -> ModelT:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise OCPIValidationError(format_errors(exc)) from exc
+
+
+# -- URL ids ---------------------------------------------------------------------------------
+
+
+URL_ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "id": (1, 36), "uid": (1, 36)}
+
+
+def check_url_identity(payload: Any, **expected: str) -> None:
+    """The ids in the URL fit their columns, and ids repeated in the body agree with them."""
+    for field, value in expected.items():
+        shortest, longest = URL_ID_LENGTHS[field]
+        if not shortest <= len(value) <= longest:
+            raise OCPIValidationError(
+                f"URL {field} “{value[:40]}”: should have {shortest}–{longest} characters"
+            )
+    if not isinstance(payload, dict):
+        return
+    for field, value in expected.items():
+        sent = payload.get(field)
+        if sent is not None and str(sent).upper() != value.upper():
+            raise OCPIValidationError(f"{field}: “{sent}” does not match the URL (“{value}”)")
