@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Q
 
 from ..models import PayoutAccount, SubCPO
-from ..validators import normalize_iban
+from ..validators import normalize_bic, normalize_iban
 
 
 @cache
@@ -88,4 +88,4 @@ class PayoutAccountForm(forms.ModelForm):
         return normalize_iban(self.cleaned_data["iban"])
 
     def clean_bic(self):
-        return self.cleaned_data["bic"].strip().upper()
+        return normalize_bic(self.cleaned_data["bic"])

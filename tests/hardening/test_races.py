@@ -18,10 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, Invoice, InvoiceStatus
+from evse_payout.services.accounts import deactivate_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,
     assign_evses,
-    deactivate_payout_account,
 )
 from evse_payout.services.invoicing import run_invoicing
 from evse_payout.services.ocpi_tokens import create_ocpi_token

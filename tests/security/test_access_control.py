@@ -13,7 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from evse_payout.models import Assignment, Invoice, InvoiceRun, InvoiceStatus, PayoutAccount
-from evse_payout.services.assignments import deactivate_payout_account
+from evse_payout.services.accounts import deactivate_payout_account
 from tests.factories import (
     AssignmentFactory,
     CDRFactory,
