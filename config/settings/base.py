@@ -1,9 +1,11 @@
 """Settings shared by every environment; everything that differs is read from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "template_partials",
+    "csp",
+    "axes",
     "evse_payout",
 ]
 
@@ -53,6 +57,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "evse_payout.middleware.NoStoreForLoggedInMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised by authenticate() into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -116,6 +124,40 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 OCPI_MAX_BODY_BYTES = 1024 * 1024
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files —
+# no inline script or style anywhere (htmx ships with django-htmx's static files).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Login throttling (django-axes): 10 failures for one account from one IP lock that pair out
+# for 15 minutes, on the app's login and the admin's alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# The client address is REMOTE_ADDR unless the deployment names the header its proxy sets
+# (AXES_IP_HEADERS=HTTP_X_FORWARDED_FOR and AXES_PROXY_COUNT): a header the client could set
+# itself would let it change "address" on every guess (SECURITY.md).
+AXES_IPWARE_META_PRECEDENCE_ORDER = env_list("AXES_IP_HEADERS", "REMOTE_ADDR")
+AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", "0")) or None
 
 DJANGO_TABLES2_TEMPLATE = "evse_payout/table.html"
 
