@@ -4,7 +4,7 @@ from functools import cache, cached_property
 from urllib.parse import quote_plus
 
 import django_tables2 as tables
-from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -18,6 +18,9 @@ PER_PAGE_CHOICES = (25, 50, 100, 500)
 # A page shows a handful of countries many times over; pycountry is asked once per country.
 _country_name = cache(country_name)
 CPO_OWN = "CPO (own)"
+
+
+MAX_OFFSET = 2**31
 
 
 def paginate_table(request, table, *, paginator_class=Paginator):
@@ -38,15 +41,18 @@ def paginate_table(request, table, *, paginator_class=Paginator):
         per_page = PER_PAGE_CHOICES[0]
     table.per_page_choices = PER_PAGE_CHOICES
     try:
-        table.paginate(
-            paginator_class=paginator_class,
-            per_page=per_page,
-            page=request.GET.get(table.prefixed_page_field, 1),
-        )
-    except PageNotAnInteger:
-        table.page = table.paginator.page(1)
+        page = int(request.GET.get(table.prefixed_page_field, 1))
+    except ValueError:
+        page = 1
+    # Beyond MAX_OFFSET rows no table reaches; the cap keeps OFFSET inside a bigint.
+    page = max(1, min(page, MAX_OFFSET // per_page + 1))
+    try:
+        table.paginate(paginator_class=paginator_class, per_page=per_page, page=page)
     except EmptyPage:
-        table.page = table.paginator.page(table.paginator.num_pages)
+        # Out of range: the last page. A lazy paginator knows it only by counting, which only
+        # a hand-made URL pays for.
+        last = max(1, -(-len(table.data) // per_page))
+        table.paginate(paginator_class=paginator_class, per_page=per_page, page=last)
     return table
 
 
