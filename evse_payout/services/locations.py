@@ -21,18 +21,32 @@ def owner_label(owner: SubCPO | None) -> str:
     return owner.name if owner is not None else "the CPO (own EVSEs)"
 
 
+def _of_another_holder(assignments, owner: SubCPO | None):
+    """Those of `assignments` that are open and to an account not held by `owner` (R2)."""
+    assignments = assignments.filter(unassigned_at__isnull=True)
+    if owner is None:
+        return assignments.exclude(payout_account__holder__isnull=True)
+    return assignments.exclude(payout_account__holder_id=owner.pk)
+
+
 def _blocking_assignments(location: Location, owner: SubCPO | None) -> list[tuple[str, str]]:
     """(EVSE ID, account name) of open assignments at the location to another holder's account."""
-    owner_id = owner.pk if owner is not None else None
-    blocking = Assignment.objects.open().filter(evse__location=location)
-    if owner_id is None:
-        blocking = blocking.exclude(payout_account__holder__isnull=True)
-    else:
-        blocking = blocking.exclude(payout_account__holder_id=owner_id)
+    blocking = _of_another_holder(Assignment.objects.filter(evse__location=location), owner)
     return list(
         blocking.order_by("evse__evse_id").values_list("evse__evse_id", "payout_account__name")[
             : SAMPLE + 1
         ]
+    )
+
+
+def evses_blocking_move(*, evse_pks: list[int], owner: SubCPO | None) -> list[tuple[int, str, str]]:
+    """(EVSE pk, EVSE ID, account name) of those EVSEs that are assigned to an account of another
+    holder than `owner`: they may not move to a location of `owner` (R2). One query."""
+    blocking = _of_another_holder(Assignment.objects.filter(evse_id__in=evse_pks), owner)
+    return list(
+        blocking.order_by("evse__evse_id").values_list(
+            "evse_id", "evse__evse_id", "payout_account__name"
+        )[: SAMPLE + 1]
     )
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,13 +21,9 @@ from django.utils import timezone
 from ..models import (
     CDR,
     EVSE,
-    PHASES,
-    Assignment,
-    AuditAction,
     Connector,
     EVSEStatus,
     Location,
-    UnassignReason,
 )
 from ..ocpi_format import (
     CDRPayload,
@@ -47,11 +42,17 @@ from ..ocpi_format import (
     parse_cdr,
     parse_object,
 )
-from .audit import record_audit_event
 from .bulk_sql import insert_rows, model_columns
+from .evse_upsert import (
+    apply_connector,
+    check_evse_count,
+    check_evse_ids,
+    check_moves,
+    close_assignments_of_removed,
+    derive_output,
+    upsert_location_evses,
+)
 from .rating import apply_rating, rate_batch, record_history
-
-KW = Decimal("0.01")
 
 
 def immutable_message(cdr_id: str) -> str:
@@ -336,87 +337,17 @@ class _Counts:
     removed: int = 0
 
 
-def _connector_kw(connector: Connector) -> Decimal:
-    if connector.max_electric_power:
-        return Decimal(connector.max_electric_power) / 1000
-    phases = PHASES[connector.power_type]
-    return Decimal(connector.max_voltage) * Decimal(connector.max_amperage) * phases / 1000
-
-
-def derive_output(connectors: list[Connector]) -> tuple[Decimal, str]:
-    """(output kW, power type) of an EVSE: its strongest connector decides (DESIGN §2)."""
-    strongest = max(connectors, key=_connector_kw)
-    # Output is a displayed capacity, not money: two decimals like the column.
-    return _connector_kw(strongest).quantize(KW, rounding=ROUND_HALF_UP), strongest.power_type
-
-
 def _save_connectors(evse: EVSE, payloads: list[ConnectorPayload], path: str) -> list[Connector]:
     """Replace the EVSE's connectors with `payloads`; a known connector keeps omitted values."""
     known = {connector.connector_id: connector for connector in evse.connectors.all()}
     kept = []
     for index, payload in enumerate(payloads):
         connector = known.get(payload.id) or Connector(evse=evse, connector_id=payload.id)
-        connector.standard = payload.standard
-        connector.format = payload.format
-        for field in ("power_type", "max_voltage", "max_amperage"):
-            value = getattr(payload, field)
-            if value is not None:
-                setattr(connector, field, value)
-            elif getattr(connector, field) in (None, ""):
-                raise OCPIValidationError(
-                    f"{path}connectors[{index}].{field}: Field required for a new connector"
-                )
-        if payload.max_electric_power is not None or connector.pk is None:
-            connector.max_electric_power = payload.max_electric_power
-        if payload.last_updated is not None:
-            connector.last_updated = payload.last_updated
+        apply_connector(connector, payload, f"{path}connectors[{index}]")
         connector.save()
         kept.append(connector)
     evse.connectors.exclude(pk__in=[connector.pk for connector in kept]).delete()
     return kept
-
-
-def _check_evse_id_free(evse: EVSE, path: str) -> None:
-    if evse.status == EVSEStatus.REMOVED:
-        return
-    holder = (
-        EVSE.objects.active()
-        .filter(evse_id=evse.evse_id)
-        .exclude(pk=evse.pk)
-        .values_list("country_code", "party_id", "uid")
-        .first()
-    )
-    if holder is not None:
-        country_code, party_id, uid = holder
-        raise OCPIValidationError(
-            f"{path}evse_id: {evse.evse_id} is already used by EVSE uid {uid} "
-            f"({country_code}*{party_id}); set that EVSE to REMOVED first"
-        )
-
-
-def _close_assignment_of_removed_evse(evse: EVSE, *, actor_name: str) -> None:
-    """A removed EVSE leaves the unassigned list; its open assignment closes (`evse_removed`)."""
-    assignment = (
-        Assignment.objects.open()
-        .select_for_update(of=("self",))
-        .filter(evse=evse)
-        .select_related("payout_account")
-        .first()
-    )
-    if assignment is not None:
-        assignment.unassigned_at = timezone.now()
-        assignment.unassign_reason = UnassignReason.EVSE_REMOVED
-        assignment.save(update_fields=["unassigned_at", "unassign_reason"])
-    account = assignment.payout_account if assignment else None
-    record_audit_event(
-        action=AuditAction.EVSE_REMOVED,
-        actor_name=actor_name,
-        payout_account=account,
-        object_count=1,
-        summary=f"EVSE {evse.evse_id} removed by the CPO"
-        + (f"; unassigned from “{account.name}”" if account else ""),
-        details={"evse_id": evse.evse_id, "uid": evse.uid, "closed_assignment": bool(assignment)},
-    )
 
 
 def _upsert_evse(
@@ -441,6 +372,13 @@ def _upsert_evse(
     if created:
         evse = EVSE(country_code=location.country_code, party_id=location.party_id, uid=uid)
     was_removed = not created and evse.status == EVSEStatus.REMOVED
+    moves_owner = (
+        not created
+        and evse.location_id != location.pk
+        and evse.location.owner_id != location.owner_id
+    )
+    if moves_owner:
+        check_moves(location, [(path, evse)])
     evse.location = location
     for field in ("evse_id", "status", "last_updated"):
         if field in fields:
@@ -451,7 +389,7 @@ def _upsert_evse(
     if created:
         # Placeholder values until the connectors below decide them.
         evse.power_type, evse.output_kw = connectors[0].power_type or "AC_1_PHASE", 0
-    _check_evse_id_free(evse, path)
+    check_evse_ids([(path, evse)])
     evse.save()
     if connectors is not None:
         stored = _save_connectors(evse, connectors, path)
@@ -460,7 +398,7 @@ def _upsert_evse(
     if evse.status == EVSEStatus.REMOVED and not was_removed:
         counts.removed += 1
         if not created:
-            _close_assignment_of_removed_evse(evse, actor_name=actor_name)
+            close_assignments_of_removed([evse], actor_name=actor_name)
     if created:
         counts.created += 1
     else:
@@ -521,6 +459,7 @@ def upsert_location(
     """
     country_code, party_id = country_code.upper(), party_id.upper()
     check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    check_evse_count(payload)
     parsed = parse_object(LocationPatch if partial else LocationPayload, payload, "Location")
 
     def write() -> UpsertResult:
@@ -538,17 +477,7 @@ def upsert_location(
             )
         _apply_location_fields(location, parsed, partial=partial)
         location.save()
-        counts = _Counts()
-        for index, evse in enumerate(parsed.evses or []):
-            _upsert_evse(
-                location,
-                _evse_fields(evse, partial=False),
-                uid=evse.uid,
-                actor_name=actor_name,
-                path=f"evses[{index}].",
-                partial=False,
-                counts=counts,
-            )
+        counts = upsert_location_evses(location, parsed.evses or [], actor_name=actor_name)
         return UpsertResult(
             location=location,
             created=created,
