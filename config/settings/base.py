@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "evse_payout.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,9 +122,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# An OCPI CDR is a few kB; a location with many EVSEs a few hundred kB.
+# An OCPI CDR is a few kB; a location with many EVSEs a few hundred kB. No form of the app takes
+# a file: a page request body above MAX_REQUEST_BODY_BYTES is refused (413) before it is read,
+# and form fields and any file part are capped in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 OCPI_MAX_BODY_BYTES = 1024 * 1024
 
 # Content-Security-Policy (django-csp 4): scripts and styles only from our own static files —
