@@ -329,7 +329,9 @@ class Rating:
 
 def _evses(cdrs: Sequence, known: dict) -> list:
     """Each CDR's EVSE (one query): its stored match, else by (country_code, party_id, uid), else
-    by EVSE ID among the EVSEs not removed. `known` EVSEs (by pk) are not looked up again."""
+    by EVSE ID among the party's EVSEs not removed — never another party's EVSE, so a peer cannot
+    rate its CDRs against someone else's assignments. `known` EVSEs (by pk) are not looked up
+    again."""
     matched = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None} - known.keys()
     unmatched = [cdr for cdr in cdrs if cdr.evse_id is None]
     uids = {cdr.evse_uid for cdr in unmatched if cdr.evse_uid}
@@ -343,12 +345,13 @@ def _evses(cdrs: Sequence, known: dict) -> list:
         party_id__in={cdr.party_id for cdr in unmatched},
         uid__in=uids,
     )
+    by_ocpi_evse_id = Q(
+        country_code__in={cdr.country_code for cdr in unmatched},
+        party_id__in={cdr.party_id for cdr in unmatched},
+        evse_id__in=evse_ids,
+    ) & ~Q(status=EVSEStatus.REMOVED)
     candidates = (
-        EVSE.objects.filter(
-            Q(pk__in=matched)
-            | by_ocpi_uid
-            | (Q(evse_id__in=evse_ids) & ~Q(status=EVSEStatus.REMOVED))
-        )
+        EVSE.objects.filter(Q(pk__in=matched) | by_ocpi_uid | by_ocpi_evse_id)
         .order_by()
         .values_list("pk", "country_code", "party_id", "uid", "evse_id", "status")
     )
@@ -357,12 +360,12 @@ def _evses(cdrs: Sequence, known: dict) -> list:
         evse = by_pk[pk] = _EVSE(pk, evse_id)
         by_uid[(country_code, party_id, uid)] = evse
         if status != EVSEStatus.REMOVED:
-            by_evse_id[evse_id] = evse
+            by_evse_id[(country_code, party_id, evse_id)] = evse
     return [
         by_pk.get(cdr.evse_id)
         if cdr.evse_id is not None
         else by_uid.get((cdr.country_code, cdr.party_id, cdr.evse_uid))
-        or by_evse_id.get(normalize_evse_id(cdr.evse_id_raw))
+        or by_evse_id.get((cdr.country_code, cdr.party_id, normalize_evse_id(cdr.evse_id_raw)))
         for cdr in cdrs
     ]
 

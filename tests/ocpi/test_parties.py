@@ -186,3 +186,18 @@ def test_command_warns_about_a_token_without_parties():
     call_command("create_ocpi_token", "Peer", stdout=StringIO(), stderr=err)
 
     assert "has no party" in err.getvalue()
+
+
+def test_a_cdr_of_one_party_is_never_rated_on_another_partys_evse(peer, other_peer):
+    """Naming the CPO's EVSE ID in its own party's CDR must not earn a payout from it (R5)."""
+    peer.put_location(fixture_json("location_example.json"))
+    AssignmentFactory(evse=EVSE.objects.get(uid="3256"))
+    payload = ocpi_cdr_payload(country_code="NL", party_id="ALF")
+    payload["cdr_location"].update(evse_uid="3256", evse_id="BE*BEC*E041503001")
+
+    response = other_peer.post_cdr(payload)
+
+    assert response.status_code == 200
+    cdr = CDR.objects.get()
+    assert (cdr.evse, cdr.payout_account, cdr.payout) == (None, None, None)
+    assert cdr.reason == "evse_unknown"
