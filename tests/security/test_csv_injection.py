@@ -3,9 +3,11 @@
 import csv
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+import evse_payout
 from evse_payout.exports import safe_cell, safe_csv_writer
 from evse_payout.models import Invoice
 from evse_payout.services.invoicing import run_invoicing
@@ -63,10 +65,6 @@ def test_statement_csv_neutralises_a_location_name_and_cdr_id_from_ocpi():
 
 
 def test_every_csv_export_writes_through_the_safe_writer():
-    from pathlib import Path
-
-    import evse_payout
-
     root = Path(evse_payout.__file__).parent
     direct = [
         str(path.relative_to(root))
