@@ -8,8 +8,9 @@ the pydantic payload models.
 Pydantic v2 models in lax mode, because real peers send numbers where the spec says strings
 (`location_put_example_add_evse.json`). The checks are structural — required fields, types,
 lengths, enumerations, UTC dates, exact decimals — plus the two content rules issue 4 refuses at
-intake (a session that ends before it starts, negative energy on a non-credit CDR). Whether a CDR
-can be invoiced is otherwise a rating rule (R5), which checks those two again.
+intake (a session that ends before it starts, negative energy on a non-credit CDR), defined once
+in `broken_content_rule`, which rating (R5) uses too. Whether a CDR can be invoiced is otherwise
+a rating rule.
 Parse the JSON with `parse_json` (floats become `Decimal`, so amounts are never float-rounded).
 """
 
@@ -374,15 +375,35 @@ def parse_cdr(payload: Any) -> CDRPayload:
         raise OCPIValidationError(format_errors(exc)) from exc
     if cdr.credit and not cdr.credit_reference_id:
         raise OCPIValidationError("credit_reference_id: Field required for a credit CDR")
-    if cdr.end_date_time < cdr.start_date_time:
+    rule = broken_content_rule(
+        start=cdr.start_date_time, end=cdr.end_date_time, energy=cdr.total_energy, credit=cdr.credit
+    )
+    if rule == END_BEFORE_START:
         raise OCPIValidationError(
             "end_date_time: the session ends before it starts (start_date_time)"
         )
-    if cdr.total_energy < 0 and not cdr.credit:
+    if rule == NEGATIVE_ENERGY:
         raise OCPIValidationError(
             "total_energy: must not be negative on a CDR that is not a credit"
         )
     return cdr
+
+
+# The CDR content rules: refused at intake (above) and checked again by rating (R5) for CDRs
+# stored before intake refused them — defined once, here.
+END_BEFORE_START = "end before start"
+NEGATIVE_ENERGY = "negative energy"
+
+
+def broken_content_rule(
+    *, start: datetime, end: datetime, energy: Decimal, credit: bool
+) -> str | None:
+    """The name of the first content rule a CDR breaks, or None."""
+    if end < start:
+        return END_BEFORE_START
+    if energy < 0 and not credit:
+        return NEGATIVE_ENERGY
+    return None
 
 
 # -- Location, EVSE, Connector ---------------------------------------------------------------

@@ -59,6 +59,7 @@ from ..models import (
     PayoutAccount,
 )
 from ..money import round_money
+from ..ocpi_format import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
@@ -140,7 +141,10 @@ def _detail(text: str) -> str:
 
 def _sanity_failure(cdr, now: datetime) -> str | None:
     """The first CDR-only sanity rule the CDR breaks, as a reason detail naming it."""
-    if cdr.end_date_time < cdr.start_date_time:
+    rule = broken_content_rule(
+        start=cdr.start_date_time, end=cdr.end_date_time, energy=cdr.total_energy, credit=cdr.credit
+    )
+    if rule == END_BEFORE_START:
         return (
             f"Rule “end before start”: the session ends {cdr.end_date_time:%Y-%m-%d %H:%M:%S} "
             f"UTC, before it starts {cdr.start_date_time:%Y-%m-%d %H:%M:%S} UTC."
@@ -150,7 +154,7 @@ def _sanity_failure(cdr, now: datetime) -> str | None:
             f"Rule “end in the future”: the session ends {cdr.end_date_time:%Y-%m-%d %H:%M:%S} "
             "UTC, which has not happened yet."
         )
-    if not cdr.credit and cdr.total_energy < 0:
+    if rule == NEGATIVE_ENERGY:
         return (
             f"Rule “negative energy”: {cdr.total_energy.normalize():f} kWh on a CDR that is "
             "not a credit."
