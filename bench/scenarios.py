@@ -585,7 +585,7 @@ def ocpi_post(context: Context) -> Result:
     return result
 
 
-def bench_location(evse_count: int, location_id: str) -> dict:
+def bench_location(evse_count: int, location_id: str, series: int) -> dict:
     """An OCPI location of the CPO's party with `evse_count` new EVSEs of two connectors each."""
     connector = {"standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
                  "max_voltage": 230, "max_amperage": 32, "last_updated": "2026-01-01T00:00:00Z"}  # fmt: skip
@@ -597,7 +597,7 @@ def bench_location(evse_count: int, location_id: str) -> dict:
         "time_zone": "Europe/Brussels", "last_updated": "2026-01-01T00:00:00Z",
         "evses": [
             {"uid": f"{location_id}-{n}", "status": "AVAILABLE",
-             "evse_id": f"{settings.CPO_COUNTRY_CODE}*{settings.CPO_PARTY_ID}*EBENCH{n:06d}",
+             "evse_id": f"{settings.CPO_COUNTRY_CODE}*{settings.CPO_PARTY_ID}*EBENCH{series}X{n:06d}",
              "connectors": [{**connector, "id": "1"}, {**connector, "id": "2"}],
              "last_updated": "2026-01-01T00:00:00Z"}
             for n in range(evse_count)
@@ -621,9 +621,13 @@ def ocpi_put_location(context: Context) -> Result:
     try:
         with gunicorn(context) as port:
             peer = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            # Each location twice: created, then every EVSE updated.
-            for location_id in location_ids * 2:
-                body = json.dumps(bench_location(1000, location_id))
+            # A small PUT first warms the worker up (imports, connection); then each location
+            # twice: created, then every EVSE updated.
+            warmup = f"/ocpi/2.2.1/locations/{party}/{location_ids[0]}"
+            peer.request("PUT", warmup, json.dumps(bench_location(1, location_ids[0], 9)), headers)
+            peer.getresponse().read()
+            for series, location_id in [*enumerate(location_ids)] * 2:
+                body = json.dumps(bench_location(1000, location_id, series))
                 path = f"/ocpi/2.2.1/locations/{party}/{location_id}"
                 started = time.perf_counter()
                 peer.request("PUT", path, body, headers)
@@ -643,7 +647,11 @@ def ocpi_put_location(context: Context) -> Result:
     result = Result(
         name="OCPI PUT of a location with 1,000 EVSEs (create, then update)",
         samples=latencies,
-        details=[f"worst {worst:.0f} ms over {len(latencies)} PUTs", "gunicorn, 2 workers"],
+        details=[
+            f"worst {worst:.0f} ms over {len(latencies)} PUTs: "
+            + ", ".join(f"{ms:.0f}" for ms in latencies),
+            "gunicorn, 2 workers",
+        ],
     )
     result.goals.append(Goal(f"worst {worst:.0f} ms ≤ 1,000 ms", worst <= 1000))
     return result

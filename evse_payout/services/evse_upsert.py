@@ -25,6 +25,7 @@ from ..models import (
 )
 from ..ocpi_format import ConnectorPayload, EVSEPayload, OCPIValidationError
 from ..validators import normalize_evse_id
+from .bulk_sql import insert_rows, model_columns, update_from_rows
 from .locations import evses_blocking_move, owner_label
 
 MAX_EVSES_PER_LOCATION = 1000
@@ -254,28 +255,50 @@ def _plan_connectors(plans: list[_Planned]) -> None:
         plan.evse.output_kw, plan.evse.power_type = derive_output(plan.connectors)
 
 
+def _insert(model, objects: list, *, key: str = "") -> None:
+    """INSERT `objects` in one statement; with `key`, set their primary keys (matched by it)."""
+    columns = model_columns(model)
+    inserted = insert_rows(
+        model,
+        [(column, sql_type) for column, sql_type, _ in columns],
+        [[getattr(obj, attname) for _, _, attname in columns] for obj in objects],
+        returning=("id", key) if key else (),
+    )
+    pks = {value: pk for pk, value in inserted}
+    for obj in objects if key else ():
+        obj.pk = pks[getattr(obj, key)]
+        obj._state.adding = False
+
+
+def _update(model, objects: list, fields: list[str]) -> None:
+    """UPDATE each of `objects` to its own values of `fields`, in one statement."""
+    spec = {attname: (column, sql_type) for column, sql_type, attname in model_columns(model)}
+    attnames = [model._meta.get_field(name).attname for name in fields]
+    update_from_rows(
+        model,
+        [("id", "bigint"), *[spec[attname] for attname in attnames]],
+        [[obj.pk, *[getattr(obj, attname) for attname in attnames]] for obj in objects],
+    )
+
+
 def _write(location: Location, plans: list[_Planned]) -> None:
     for plan in plans:
         evse, payload = plan.evse, plan.payload
         evse.location = location
-        evse.evse_id = normalize_evse_id(payload.evse_id)
-        evse.status, evse.last_updated = payload.status, payload.last_updated
-    EVSE.objects.bulk_create([plan.evse for plan in plans if plan.created])
+        evse.last_updated = payload.last_updated
     existing = [plan.evse for plan in plans if not plan.created]
-    if existing:
-        EVSE.objects.bulk_update(existing, EVSE_FIELDS)
+    _insert(EVSE, [plan.evse for plan in plans if plan.created], key="uid")
+    _update(EVSE, existing, EVSE_FIELDS)
     kept, new = [], []
     for plan in plans:
         for connector in plan.connectors:
             connector.evse = plan.evse
             (kept if connector.pk else new).append(connector)
-    stale = Connector.objects.filter(evse__in=[evse.pk for evse in existing]).exclude(
+    Connector.objects.filter(evse__in=[evse.pk for evse in existing]).exclude(
         pk__in=[connector.pk for connector in kept]
-    )
-    stale.delete()
-    if kept:
-        Connector.objects.bulk_update(kept, CONNECTOR_FIELDS)
-    Connector.objects.bulk_create(new)
+    ).delete()
+    _update(Connector, kept, CONNECTOR_FIELDS)
+    _insert(Connector, new)
 
 
 def upsert_location_evses(
