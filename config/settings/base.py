@@ -159,6 +159,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every command; lockouts are logged (WARNING) below
 # The client address is REMOTE_ADDR unless the deployment names the header its proxy sets
 # (AXES_IP_HEADERS=HTTP_X_FORWARDED_FOR and AXES_PROXY_COUNT): a header the client could set
 # itself would let it change "address" on every guess (SECURITY.md).
@@ -182,6 +183,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # Every login would be an INFO line; failures that lock an account are WARNINGs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 

@@ -40,6 +40,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 LOGGING = {
     **LOGGING,  # noqa: F405
     "loggers": {
+        **LOGGING["loggers"],  # noqa: F405
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },

@@ -58,7 +58,7 @@ def test_a_location_with_1001_evses_is_refused_and_nothing_stored(peer):
     assert not Location.objects.exists() and not EVSE.objects.exists()
 
 
-def test_a_location_with_1000_evses_is_stored_within_a_second(peer):
+def test_a_location_with_1000_evses_is_stored_quickly(peer):
     started = time.perf_counter()
     response = put(peer, location_with(1000))
     elapsed = time.perf_counter() - started
@@ -69,7 +69,7 @@ def test_a_location_with_1000_evses_is_stored_within_a_second(peer):
     assert envelope(response)["status_message"] == (
         "Location created: 1000 EVSEs created, 0 updated"
     )
-    # The bound is for the benchmark machine; a shared test machine gets some slack.
+    # The 1 s bound is the benchmark's (bench: OCPI PUT location); a shared test machine gets slack.
     assert elapsed < 5, elapsed
 
 
