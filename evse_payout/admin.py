@@ -270,9 +270,17 @@ class PayoutAccountAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk is not None and not self.errors:
+            current = PayoutAccount.objects.get(pk=self.instance.pk)
+            # Compare what would be stored: "eur" for "EUR" is no change of currency.
+            wanted = PayoutAccount(**{f: cleaned[f] for f in EDITABLE_FIELDS if f in cleaned})
+            wanted.normalize_bank_fields()
+            changed = [
+                f
+                for f in EDITABLE_FIELDS
+                if f in cleaned and getattr(wanted, f) != getattr(current, f)
+            ]
             try:
-                current = PayoutAccount.objects.get(pk=self.instance.pk)
-                check_payout_account_change(account=current, changed=self.changed_data)
+                check_payout_account_change(account=current, changed=changed)
             except PayoutAccountError as exc:
                 raise ValidationError(exc.message) from exc
         return cleaned

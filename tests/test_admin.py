@@ -412,3 +412,19 @@ def test_ocpi_token_admin_refuses_a_malformed_party(admin_client):
 
     assert "“nonsense” is not an OCPI party" in response.content.decode()
     assert token.party_keys() == {("BE", "BEC")}
+
+
+def test_admin_same_currency_in_lower_case_is_no_change(admin_client):
+    account = PayoutAccountFactory(currency="EUR")
+    AssignmentFactory(payout_account=account)
+    data = form_data(admin_client.get(change_url(account)).content, "payoutaccount_form")
+    data.update(currency="eur", fee_per_session="0.40")
+
+    response = admin_client.post(change_url(account), data, follow=True)
+
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert (account.currency, str(account.fee_per_session)) == ("EUR", "0.40")
+    assert AuditEvent.objects.get(action=AuditAction.ACCOUNT_UPDATE).details == {
+        "fee_per_session": ["0.25", "0.40"]
+    }

@@ -44,6 +44,7 @@ from ..ocpi_format import (
 )
 from .bulk_sql import insert_rows, model_columns
 from .evse_upsert import (
+    EVSECounts,
     apply_connector,
     check_evse_count,
     check_evse_ids,
@@ -330,13 +331,6 @@ class UpsertResult:
     evses_removed: int = 0
 
 
-@dataclass
-class _Counts:
-    created: int = 0
-    updated: int = 0
-    removed: int = 0
-
-
 def _save_connectors(evse: EVSE, payloads: list[ConnectorPayload], path: str) -> list[Connector]:
     """Replace the EVSE's connectors with `payloads`; a known connector keeps omitted values."""
     known = {connector.connector_id: connector for connector in evse.connectors.all()}
@@ -358,7 +352,7 @@ def _upsert_evse(
     actor_name: str,
     path: str,
     partial: bool,
-    counts: _Counts,
+    counts: EVSECounts,
 ) -> EVSE:
     """Create or update one EVSE of `location` from validated `fields` (PUT: all, PATCH: given)."""
     evse = (
@@ -514,7 +508,7 @@ def upsert_evse(
         )
         if location is None:
             raise OCPINotFound(f"Unknown location {country_code}*{party_id} {location_id}")
-        counts = _Counts()
+        counts = EVSECounts()
         _upsert_evse(
             location,
             _evse_fields(parsed, partial=partial),
