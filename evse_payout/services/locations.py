@@ -66,7 +66,11 @@ def check_location_owner(*, location: Location, owner: SubCPO | None) -> None:
 def change_location_owner(*, location: Location, owner: SubCPO | None, actor) -> Location:
     """Give the location (and so every EVSE at it) a new owner; refused under R2, audited."""
     with transaction.atomic():
-        locked = Location.objects.select_for_update().select_related("owner").get(pk=location.pk)
+        locked = (
+            Location.objects.select_for_update(of=("self",))
+            .select_related("owner")
+            .get(pk=location.pk)
+        )
         # Lock its EVSEs too: an assignment being made to the old owner waits for us, or we see it.
         list(locked.evses.select_for_update(of=("self",)).values_list("pk", flat=True))
         before = locked.owner
