@@ -26,6 +26,7 @@ from io import StringIO
 from pathlib import Path
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.management import call_command, get_commands
 from django.db import connection, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q
@@ -34,7 +35,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils import timezone
 
-from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, OCPIToken, PayoutAccount
+from evse_payout.models import (
+    CDR,
+    EVSE,
+    Assignment,
+    CDRStatus,
+    Connector,
+    Location,
+    OCPIToken,
+    PayoutAccount,
+)
 from evse_payout.services.assignments import assign_evses
 from evse_payout.services.invoicing import cutoff_instant, run_invoicing
 
@@ -550,7 +560,8 @@ def ocpi_post(context: Context) -> Result:
     plan = context.plan
     name = f"{BENCH_PREFIX.lower()}{os.getpid()}"
     output = StringIO()
-    call_command("create_ocpi_token", name, stdout=output)
+    party = f"{settings.CPO_COUNTRY_CODE}/{settings.CPO_PARTY_ID}"  # the bench CDRs' party
+    call_command("create_ocpi_token", name, "--party", party, stdout=output)
     token = output.getvalue().split()[-1]
     headers = {
         "Authorization": f"Token {base64.b64encode(token.encode()).decode()}",
@@ -584,6 +595,78 @@ def ocpi_post(context: Context) -> Result:
         details=[f"p50 {p50:.1f} ms, p95 {p95:.1f} ms", "gunicorn, 2 workers, loopback"],
     )
     result.goals.append(Goal(f"p50 {p50:.1f} ms ≤ 20 ms", p50 <= 20))
+    return result
+
+
+def bench_location(evse_count: int, location_id: str, series: int) -> dict:
+    """An OCPI location of the CPO's party with `evse_count` new EVSEs of two connectors each."""
+    connector = {"standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+                 "max_voltage": 230, "max_amperage": 32, "last_updated": "2026-01-01T00:00:00Z"}  # fmt: skip
+    return {
+        "country_code": settings.CPO_COUNTRY_CODE, "party_id": settings.CPO_PARTY_ID,
+        "id": location_id, "publish": True, "name": "Bench depot", "address": "Kaai 1",
+        "city": "Antwerpen", "postal_code": "2000", "country": "BEL",
+        "coordinates": {"latitude": "51.2", "longitude": "4.4"},
+        "time_zone": "Europe/Brussels", "last_updated": "2026-01-01T00:00:00Z",
+        "evses": [
+            {"uid": f"{location_id}-{n}", "status": "AVAILABLE",
+             "evse_id": f"{settings.CPO_COUNTRY_CODE}*{settings.CPO_PARTY_ID}*EBENCH{series}X{n:06d}",
+             "connectors": [{**connector, "id": "1"}, {**connector, "id": "2"}],
+             "last_updated": "2026-01-01T00:00:00Z"}
+            for n in range(evse_count)
+        ],
+    }  # fmt: skip
+
+
+@scenario("OCPI PUT location with 1,000 EVSEs")
+def ocpi_put_location(context: Context) -> Result:
+    require_command("create_ocpi_token")
+    name = f"{BENCH_PREFIX.lower()}put-{os.getpid()}"
+    output = StringIO()
+    party = f"{settings.CPO_COUNTRY_CODE}/{settings.CPO_PARTY_ID}"
+    call_command("create_ocpi_token", name, "--party", party, stdout=output)
+    headers = {
+        "Authorization": f"Token {base64.b64encode(output.getvalue().split()[-1].encode()).decode()}",
+        "Content-Type": "application/json",
+    }
+    location_ids = [f"{BENCH_PREFIX}PUT-{run}" for run in range(3)]
+    latencies = []
+    try:
+        with gunicorn(context) as port:
+            peer = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            # A small PUT first warms the worker up (imports, connection); then each location
+            # twice: created, then every EVSE updated.
+            warmup = f"/ocpi/2.2.1/locations/{party}/{location_ids[0]}"
+            peer.request("PUT", warmup, json.dumps(bench_location(1, location_ids[0], 9)), headers)
+            peer.getresponse().read()
+            for series, location_id in [*enumerate(location_ids)] * 2:
+                body = json.dumps(bench_location(1000, location_id, series))
+                path = f"/ocpi/2.2.1/locations/{party}/{location_id}"
+                started = time.perf_counter()
+                peer.request("PUT", path, body, headers)
+                response = peer.getresponse()
+                answer = response.read()
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status != 200:
+                    raise ScenarioFailed(f"PUT {path} answered {response.status}: {answer[:200]!r}")
+            peer.close()
+    finally:
+        evses = EVSE.objects.filter(location__location_id__in=location_ids)
+        Connector.objects.filter(evse__in=evses).delete()
+        evses.delete()
+        Location.objects.filter(location_id__in=location_ids).delete()
+        OCPIToken.objects.filter(name=name).delete()
+    worst = max(latencies)
+    result = Result(
+        name="OCPI PUT of a location with 1,000 EVSEs (create, then update)",
+        samples=latencies,
+        details=[
+            f"worst {worst:.0f} ms over {len(latencies)} PUTs: "
+            + ", ".join(f"{ms:.0f}" for ms in latencies),
+            "gunicorn, 2 workers",
+        ],
+    )
+    result.goals.append(Goal(f"worst {worst:.0f} ms ≤ 1,000 ms", worst <= 1000))
     return result
 
 

@@ -1,13 +1,17 @@
 """Django admin for superusers' corrections; usable on tables of millions of rows.
 
-Writes that carry business rules go through the services: a payout account's (de)activation
-(R4), and assignments, which are read-only here (the product pages assign and unassign).
+Writes that carry business rules go through the same services as the product's pages: payout
+accounts (create, edit, (de)activate: R2, R4, audit), a location's owner (R2), an OCPI token's
+parties; assignments are read-only here (the product pages assign and unassign). Nothing that
+money or history hangs on can be deleted here (deactivate instead).
 """
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,15 +31,22 @@ from .models import (
     Job,
     Location,
     OCPIToken,
+    OCPITokenParty,
     PayoutAccount,
     SubCPO,
 )
 from .money import format_money
-from .services.assignments import (
-    AssignmentError,
+from .services.accounts import (
+    EDITABLE_FIELDS,
+    PayoutAccountError,
+    check_payout_account_change,
+    create_payout_account,
     deactivate_payout_account,
     reactivate_payout_account,
+    update_payout_account,
 )
+from .services.locations import LocationOwnerError, change_location_owner, check_location_owner
+from .services.ocpi_tokens import OCPITokenError, parse_party, set_ocpi_token_parties
 from .tables.accounts import grouped_iban
 from .validators import country_name
 
@@ -71,6 +82,13 @@ def money_column(field: str, description: str):
     return show
 
 
+class NoDeleteMixin:
+    """Money and history hang on these rows: never deleted here (deactivate or REMOVE instead)."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyMixin:
     """History and records written only by services: viewable, never added, changed or deleted."""
 
@@ -82,6 +100,12 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
 
 
 def changelist_link(model, label, **filters):
@@ -140,7 +164,7 @@ class NewestHistoryMixin:
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        if isinstance(inline, AssignmentHistoryInline) and obj is not None:
+        if isinstance(inline, AssignmentHistoryInline) and obj is not None and obj.pk is not None:
             newest = (
                 Assignment.objects.filter(**{self.history_fk: obj})
                 .order_by("-assigned_at", "-pk")
@@ -157,8 +181,23 @@ class SubCPOAdmin(admin.ModelAdmin):
     search_fields = ["name", "vat_number"]
 
 
+class LocationAdminForm(forms.ModelForm):
+    def clean_owner(self):
+        owner = self.cleaned_data.get("owner")
+        if self.instance.pk is not None and owner != self.instance.owner:
+            try:
+                check_location_owner(location=self.instance, owner=owner)
+            except LocationOwnerError as exc:
+                raise ValidationError(str(exc)) from exc
+        return owner
+
+
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """The owner changes through `change_location_owner` (R2: not under live assignments of
+    another holder); the OCPI identity is fixed once the location exists."""
+
+    form = LocationAdminForm
     list_display = [
         "location_id",
         "name",
@@ -173,6 +212,20 @@ class LocationAdmin(admin.ModelAdmin):
     search_fields = ["=location_id", "name", "address", "postal_code", "city"]
     autocomplete_fields = ["owner"]
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["country_code", "party_id", "location_id"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        owner = obj.owner
+        if change and "owner" in form.changed_data:
+            obj.owner = Location.objects.get(pk=obj.pk).owner
+        super().save_model(request, obj, form, change)
+        if change and "owner" in form.changed_data:
+            try:
+                change_location_owner(location=obj, owner=owner, actor=request.user)
+            except LocationOwnerError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
 
 
 class ConnectorInline(admin.TabularInline):
@@ -190,8 +243,35 @@ class ConnectorInline(admin.TabularInline):
     ]
 
 
+class EVSEAdminForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        location = cleaned.get("location")
+        party = (cleaned.get("country_code"), cleaned.get("party_id"))
+        if (
+            self.instance.pk is None
+            and location is not None
+            and party
+            != (
+                location.country_code,
+                location.party_id,
+            )
+        ):
+            # An EVSE's OCPI identity is its party's: it cannot sit at another party's location.
+            self.add_error(
+                "location",
+                f"Location {location} belongs to party {location.country_code}/"
+                f"{location.party_id}, not {party[0]}/{party[1]}.",
+            )
+        return cleaned
+
+
 @admin.register(EVSE)
-class EVSEAdmin(NewestHistoryMixin, admin.ModelAdmin):
+class EVSEAdmin(NoDeleteMixin, NewestHistoryMixin, admin.ModelAdmin):
+    """OCPI owns an EVSE's identity and location (R2 is checked there); set to REMOVED instead of
+    deleting."""
+
+    form = EVSEAdminForm
     list_display = [
         "evse_id",
         "uid",
@@ -207,16 +287,44 @@ class EVSEAdmin(NewestHistoryMixin, admin.ModelAdmin):
     autocomplete_fields = ["location"]
     show_full_result_count = False
     inlines = [ConnectorInline, assignment_history_inline("evse")]
-    readonly_fields = ["assignment_history"]
     history_fk = "evse"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["country_code", "party_id", "uid", "location", "assignment_history"]
 
     @admin.display(description="City", ordering="location__city")
     def location_city(self, evse):
         return evse.location.city
 
 
+class PayoutAccountAdminForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None and not self.errors:
+            current = PayoutAccount.objects.get(pk=self.instance.pk)
+            # Compare what would be stored: "eur" for "EUR" is no change of currency.
+            wanted = PayoutAccount(**{f: cleaned[f] for f in EDITABLE_FIELDS if f in cleaned})
+            wanted.normalize_bank_fields()
+            changed = [
+                f
+                for f in EDITABLE_FIELDS
+                if f in cleaned and getattr(wanted, f) != getattr(current, f)
+            ]
+            try:
+                check_payout_account_change(account=current, changed=changed)
+            except PayoutAccountError as exc:
+                raise ValidationError(exc.message) from exc
+        return cleaned
+
+
 @admin.register(PayoutAccount)
-class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
+class PayoutAccountAdmin(NoDeleteMixin, NewestHistoryMixin, admin.ModelAdmin):
+    """Create, edit and (de)activate through `services.accounts`: the same rules and audit rows
+    as the Payout accounts pages."""
+
+    form = PayoutAccountAdminForm
     list_display = [
         "name",
         "holder_display",
@@ -231,7 +339,6 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
     list_select_related = ["holder"]
     search_fields = ["name", "account_holder_name", "iban", "holder__name"]
     autocomplete_fields = ["holder"]
-    readonly_fields = ["created_at", "deactivated_at", "deactivated_by", "assignment_history"]
     inlines = [assignment_history_inline("payout_account")]
     actions = ["deactivate_selected"]
     history_fk = "payout_account"
@@ -244,22 +351,41 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
     def iban_display(self, account):
         return grouped_iban(account.iban)
 
+    def get_readonly_fields(self, request, obj=None):
+        history = ["assignment_history"] if obj is not None else []
+        return ["created_at", "deactivated_at", "deactivated_by", *history]
+
     def save_model(self, request, obj, form, change):
-        """(De)activation goes through its service (R4); other edits are a plain save."""
-        if not change or "is_active" not in form.changed_data:
-            super().save_model(request, obj, form, change)
-            return
-        activate = obj.is_active
-        obj.is_active = not activate
-        super().save_model(request, obj, form, change)
+        """Through the account services; a refusal found only under lock is shown as an error."""
         try:
-            if activate:
-                reactivate_payout_account(account=obj, actor=request.user)
+            if change:
+                self._update(request, obj, form)
             else:
-                count = deactivate_payout_account(account=obj, actor=request.user)
-                self.message_user(request, f"Deactivated “{obj.name}”: unassigned {count:,} EVSEs.")
-        except AssignmentError as exc:
-            self.message_user(request, str(exc), messages.WARNING)
+                self._create(request, obj, form)
+        except (PayoutAccountError, ValidationError) as exc:
+            self.message_user(request, f"Nothing was saved: {_message(exc)}", messages.ERROR)
+
+    def _create(self, request, obj, form):
+        data = {field: form.cleaned_data[field] for field in EDITABLE_FIELDS}
+        account = create_payout_account(**data, actor=request.user)
+        obj.pk, obj._state.adding = account.pk, False
+        if not form.cleaned_data.get("is_active", True):
+            deactivate_payout_account(account=account, actor=request.user)
+        obj.refresh_from_db()
+
+    def _update(self, request, obj, form):
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        edits = {field: value for field, value in changes.items() if field in EDITABLE_FIELDS}
+        if edits:
+            update_payout_account(account=obj, actor=request.user, **edits)
+        if "is_active" not in changes:
+            obj.refresh_from_db()
+            return
+        if changes["is_active"]:
+            reactivate_payout_account(account=obj, actor=request.user)
+        else:
+            count = deactivate_payout_account(account=obj, actor=request.user).unassigned_count
+            self.message_user(request, f"Deactivated “{obj.name}”: unassigned {count:,} EVSEs.")
 
     @admin.action(description="Deactivate selected payout accounts", permissions=["change"])
     def deactivate_selected(self, request, queryset):
@@ -294,11 +420,12 @@ class PayoutAccountAdmin(NewestHistoryMixin, admin.ModelAdmin):
         deactivated = unassigned = 0
         for account in accounts:
             try:
-                unassigned += deactivate_payout_account(account=account, actor=request.user)
-            except AssignmentError as exc:
+                change = deactivate_payout_account(account=account, actor=request.user)
+            except PayoutAccountError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
             else:
                 deactivated += 1
+                unassigned += change.unassigned_count
         self.message_user(
             request,
             f"Deactivated {deactivated:,} payout accounts; unassigned {unassigned:,} EVSEs.",
@@ -391,17 +518,69 @@ class CDRRatingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+class OCPITokenAdminForm(forms.ModelForm):
+    parties = forms.CharField(
+        required=False,
+        help_text="The OCPI parties (role CPO) this token may speak for, e.g. “BE/BEC, NL/ALF”. "
+        "Empty: every request is refused.",
+    )
+
+    class Meta:
+        model = OCPIToken
+        fields = ["name", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["parties"] = ", ".join(
+                f"{cc}/{pid}" for cc, pid in sorted(self.instance.party_keys())
+            )
+
+    def clean_parties(self):
+        texts = [text.strip() for text in self.cleaned_data["parties"].replace(";", ",").split(",")]
+        try:
+            return sorted({parse_party(text) for text in texts if text})
+        except OCPITokenError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
 @admin.register(OCPIToken)
 class OCPITokenAdmin(admin.ModelAdmin):
-    """Tokens are created with `manage.py create_ocpi_token NAME`, which prints the token once."""
+    """Tokens are created with `manage.py create_ocpi_token NAME --party CC/PID`, which prints
+    the token once; here a token's parties change (through the token service, audited)."""
 
-    list_display = ["name", "is_active", "created_at", "last_used_at"]
+    form = OCPITokenAdminForm
+    list_display = ["name", "party_list", "is_active", "created_at", "last_used_at"]
     list_filter = ["is_active"]
     search_fields = ["name"]
     readonly_fields = ["token_hash", "created_at", "last_used_at"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("parties")
+
+    @admin.display(description="Parties")
+    def party_list(self, token):
+        return ", ".join(f"{cc}/{pid}" for cc, pid in sorted(token.party_keys())) or "none"
+
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "parties" in form.changed_data:
+            set_ocpi_token_parties(
+                token=obj, parties=form.cleaned_data["parties"], actor=request.user
+            )
+
+
+@admin.register(OCPITokenParty)
+class OCPITokenPartyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Changed on the token's page, through the token service."""
+
+    list_display = ["token", "country_code", "party_id", "role"]
+    list_filter = ["role", "country_code"]
+    list_select_related = ["token"]
+    search_fields = ["token__name", "=party_id"]
 
 
 @admin.register(InvoiceRun)

@@ -11,3 +11,4 @@ class EvsePayoutConfig(AppConfig):
 
     def ready(self):
         self.connect_signals()
+        from . import job_kinds  # noqa: F401  (registers what each kind of job runs)

@@ -1,6 +1,9 @@
 """R4's safety net: whatever saves a payout account as inactive also closes its open assignments.
 
-`PayoutAccount.save()` runs inside a transaction, so the assignments close atomically with it.
+The services (`services.accounts.deactivate_payout_account`) close them explicitly and store the
+activity without `save()`; this catches every other `save()` — a shell, a fixture, code that
+forgot the service — with the same close function. `PayoutAccount.save()` runs inside a
+transaction, so the assignments close atomically with it.
 """
 
 from django.db.models.signals import post_save, pre_save
@@ -8,7 +11,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from .models import PayoutAccount
-from .services.assignments import close_assignments_of_deactivated_account
+from .services.accounts import close_assignments_of_deactivated_account
 
 
 @receiver(pre_save, sender=PayoutAccount, dispatch_uid="payout_account_remember_activity")
@@ -33,7 +36,5 @@ def remember_previous_activity(sender, instance, raw=False, **kwargs):
 def unassign_on_deactivation(sender, instance, raw=False, **kwargs):
     if raw or not getattr(instance, "_was_active", False) or instance.is_active:
         return
-    instance._unassigned_count = close_assignments_of_deactivated_account(
-        account=instance, actor=instance.deactivated_by
-    )
+    close_assignments_of_deactivated_account(account=instance, actor=instance.deactivated_by)
     instance._was_active = False

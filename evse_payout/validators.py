@@ -37,6 +37,14 @@ def normalize_iban(value: str) -> str:
     return re.sub(r"\s+", "", value or "").upper()
 
 
+def normalize_bic(value: str) -> str:
+    return (value or "").strip().upper()
+
+
+def normalize_currency(value: str) -> str:
+    return (value or "").strip().upper()
+
+
 def validate_iban(value: str) -> None:
     try:
         IBAN(value)

@@ -21,10 +21,13 @@ from evse_payout.models import (
     InvoiceNumberSequence,
     InvoiceRun,
     InvoiceRunExclusion,
+    Location,
     OCPIToken,
     PayoutAccount,
+    SubCPO,
     UnassignReason,
 )
+from evse_payout.services.ocpi_tokens import create_ocpi_token
 from tests.factories import (
     AssignmentFactory,
     CDRFactory,
@@ -268,3 +271,165 @@ def test_bulk_action_on_inactive_accounts_says_so(admin_client):
     )
     assert "already inactive" in response.content.decode()
     assert not AuditEvent.objects.exists()
+
+
+# -- The admin goes through the services (issue 11 §7, issue 10 §1) ---------------------------
+
+
+def add_url(model):
+    return reverse(f"admin:evse_payout_{model._meta.model_name}_add")
+
+
+@pytest.mark.parametrize("model", [PayoutAccount, EVSE, Location, SubCPO])
+def test_add_pages_open(admin_client, model):
+    assert admin_client.get(add_url(model)).status_code == 200
+
+
+def test_creating_an_account_in_the_admin_goes_through_the_service(admin_client, superuser):
+    data = form_data(admin_client.get(add_url(PayoutAccount)).content, "payoutaccount_form")
+    data.update(
+        name="Admin made",
+        account_holder_name="Hotel NV",
+        iban="be68 5390 0754 7034",
+        bic="gkccbebb",
+        currency="eur",
+    )
+
+    response = admin_client.post(add_url(PayoutAccount), data, follow=True)
+
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    account = PayoutAccount.objects.get(name="Admin made")
+    assert (account.iban, account.bic, account.currency) == ("BE68539007547034", "GKCCBEBB", "EUR")
+    event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_CREATE)
+    assert (event.actor, event.payout_account) == (superuser, account)
+    assert event.details["iban"] == "BE68 … 7034"
+
+
+def test_admin_currency_change_with_open_assignments_is_refused(admin_client):
+    account = PayoutAccountFactory(currency="EUR")
+    AssignmentFactory.create_batch(2, payout_account=account)
+    data = form_data(admin_client.get(change_url(account)).content, "payoutaccount_form")
+    data["currency"] = "GBP"
+
+    response = admin_client.post(change_url(account), data)
+
+    assert response.status_code == 200
+    assert "has 2 assigned EVSEs: unassign them before changing its currency" in (
+        response.content.decode()
+    )
+    account.refresh_from_db()
+    assert account.currency == "EUR"
+    assert not AuditEvent.objects.exists()
+
+
+def test_admin_holder_change_with_open_assignments_is_refused(admin_client):
+    account = PayoutAccountFactory(holder=None)
+    AssignmentFactory(payout_account=account)
+    data = form_data(admin_client.get(change_url(account)).content, "payoutaccount_form")
+    data["holder"] = str(SubCPOFactory().pk)
+
+    response = admin_client.post(change_url(account), data)
+
+    assert "before changing its holder" in response.content.decode()
+    account.refresh_from_db()
+    assert account.holder is None
+
+
+def test_admin_bank_and_currency_changes_are_audited(admin_client, superuser):
+    account = PayoutAccountFactory(currency="EUR", iban="BE68539007547034")
+    data = form_data(admin_client.get(change_url(account)).content, "payoutaccount_form")
+    data.update(iban="DE89 3704 0044 0532 0130 00", currency="CHF")
+
+    admin_client.post(change_url(account), data)
+
+    account.refresh_from_db()
+    assert (account.iban, account.currency) == ("DE89370400440532013000", "CHF")
+    event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_UPDATE)
+    assert event.actor == superuser
+    assert event.details == {"iban": ["BE68 … 7034", "DE89 … 3000"], "currency": ["EUR", "CHF"]}
+
+
+@pytest.mark.parametrize("model", [EVSE, Location, PayoutAccount, CDR, Invoice])
+def test_money_rows_cannot_be_deleted_in_the_admin(admin_client, model):
+    populate()
+    obj = model.objects.first()
+
+    listing = admin_client.get(changelist(model))
+    delete = reverse(f"admin:evse_payout_{model._meta.model_name}_delete", args=[obj.pk])
+
+    assert "delete_selected" not in listing.content.decode()
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert model.objects.filter(pk=obj.pk).exists()
+
+
+def test_location_owner_change_under_live_assignments_is_refused(admin_client):
+    hotel = SubCPOFactory(name="Hotel")
+    assignment = AssignmentFactory(
+        evse__location__owner=hotel, payout_account=PayoutAccountFactory(holder=hotel)
+    )
+    location = assignment.evse.location
+    data = form_data(admin_client.get(change_url(location)).content, "location_form")
+    data["owner"] = ""
+
+    response = admin_client.post(change_url(location), data)
+
+    assert response.status_code == 200
+    assert "cannot go to CPO (own)" in response.content.decode()
+    location.refresh_from_db()
+    assert location.owner == hotel
+
+
+def test_location_owner_change_without_assignments_is_audited(admin_client, superuser):
+    location = EVSEFactory(location__owner=None).location
+    hotel = SubCPOFactory(name="Hotel")
+    data = form_data(admin_client.get(change_url(location)).content, "location_form")
+    data["owner"] = str(hotel.pk)
+
+    response = admin_client.post(change_url(location), data, follow=True)
+
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    location.refresh_from_db()
+    assert location.owner == hotel
+    event = AuditEvent.objects.get(action=AuditAction.LOCATION_OWNER)
+    assert event.actor == superuser
+    assert "now belongs to Hotel (was CPO (own))" in event.summary
+
+
+def test_ocpi_token_parties_are_set_in_the_admin_and_audited(admin_client, superuser):
+    token = create_ocpi_token(name="Peer").token
+    data = form_data(admin_client.get(change_url(token)).content, "ocpitoken_form")
+    data["parties"] = "be/bec, NL*ALF"
+
+    response = admin_client.post(change_url(token), data, follow=True)
+
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    assert token.party_keys() == {("BE", "BEC"), ("NL", "ALF")}
+    event = AuditEvent.objects.get(action=AuditAction.OCPI_TOKEN_PARTIES)
+    assert event.actor == superuser
+
+
+def test_ocpi_token_admin_refuses_a_malformed_party(admin_client):
+    token = create_ocpi_token(name="Peer", parties=["BE/BEC"]).token
+    data = form_data(admin_client.get(change_url(token)).content, "ocpitoken_form")
+    data["parties"] = "BE/BEC, nonsense"
+
+    response = admin_client.post(change_url(token), data)
+
+    assert "“nonsense” is not an OCPI party" in response.content.decode()
+    assert token.party_keys() == {("BE", "BEC")}
+
+
+def test_admin_same_currency_in_lower_case_is_no_change(admin_client):
+    account = PayoutAccountFactory(currency="EUR")
+    AssignmentFactory(payout_account=account)
+    data = form_data(admin_client.get(change_url(account)).content, "payoutaccount_form")
+    data.update(currency="eur", fee_per_session="0.40")
+
+    response = admin_client.post(change_url(account), data, follow=True)
+
+    assert response.redirect_chain, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert (account.currency, str(account.fee_per_session)) == ("EUR", "0.40")
+    assert AuditEvent.objects.get(action=AuditAction.ACCOUNT_UPDATE).details == {
+        "fee_per_session": ["0.25", "0.40"]
+    }

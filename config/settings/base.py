@@ -1,9 +1,11 @@
 """Settings shared by every environment; everything that differs is read from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -40,6 +42,8 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "template_partials",
+    "csp",
+    "axes",
     # Before django_tasks_db, so that its `db_worker` command (which first marks the jobs of
     # killed workers as interrupted) is the one manage.py runs.
     "evse_payout",
@@ -48,15 +52,21 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "evse_payout.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "evse_payout.middleware.RejectNulInQueryMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "evse_payout.middleware.NoStoreForLoggedInMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised by authenticate() into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,9 +130,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# An OCPI CDR is a few kB; a location with many EVSEs a few hundred kB.
+# An OCPI CDR is a few kB; a location with many EVSEs a few hundred kB. No form of the app takes
+# a file: a page request body above MAX_REQUEST_BODY_BYTES is refused (413) before it is read,
+# and form fields and any file part are capped in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 OCPI_MAX_BODY_BYTES = 1024 * 1024
 
 # Background jobs (invoice runs, big re-rates, file imports) run on Django's tasks API
@@ -138,6 +152,41 @@ if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
 # Files uploaded on the "Import" page wait here for a worker; several worker machines need this
 # directory shared (or a shared STORAGES["default"]).
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files —
+# no inline script or style anywhere (htmx ships with django-htmx's static files).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Login throttling (django-axes): 10 failures for one account from one IP lock that pair out
+# for 15 minutes, on the app's login and the admin's alike.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every command; lockouts are logged (WARNING) below
+# The client address is REMOTE_ADDR unless the deployment names the header its proxy sets
+# (AXES_IP_HEADERS=HTTP_X_FORWARDED_FOR and AXES_PROXY_COUNT): a header the client could set
+# itself would let it change "address" on every guess (SECURITY.md).
+AXES_IPWARE_META_PRECEDENCE_ORDER = env_list("AXES_IP_HEADERS", "REMOTE_ADDR")
+AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", "0")) or None
 
 DJANGO_TABLES2_TEMPLATE = "evse_payout/table.html"
 
@@ -156,6 +205,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # Every login would be an INFO line; failures that lock an account are WARNINGs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 

@@ -1,11 +1,19 @@
 """Production settings: everything secret or site-specific comes from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env, env_bool, env_list, require
 
 DEBUG = False
 SECRET_KEY = require("SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or []
+if "*" in ALLOWED_HOSTS:
+    # Any Host header would be trusted: poisoned password-reset and absolute links, cache keys.
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS='*' is refused in production: list the site's host names, "
+        "e.g. ALLOWED_HOSTS=payout.example.com."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -32,6 +40,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 LOGGING = {
     **LOGGING,  # noqa: F405
     "loggers": {
+        **LOGGING["loggers"],  # noqa: F405
         "django.security": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },

@@ -8,7 +8,7 @@ from django import forms
 from django.db.models import Q
 
 from ..models import CPO_OWN_LABEL, PayoutAccount, SubCPO
-from ..validators import normalize_iban
+from ..validators import normalize_bic, normalize_iban
 
 # The currencies a European CPO pays out in; not the 180 of ISO 4217 (gold, test codes, funds).
 PAYOUT_CURRENCIES = (
@@ -118,7 +118,7 @@ class PayoutAccountForm(forms.ModelForm):
         return normalize_iban(self.cleaned_data["iban"])
 
     def clean_bic(self):
-        return self.cleaned_data["bic"].strip().upper()
+        return normalize_bic(self.cleaned_data["bic"])
 
     def clean(self):
         cleaned = super().clean()

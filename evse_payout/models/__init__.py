@@ -1,6 +1,6 @@
 from .accounts import PayoutAccount
 from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
-from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
+from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIPartyRole, OCPIToken, OCPITokenParty
 from .invoicing import (
     Invoice,
     InvoiceKind,
@@ -47,7 +47,9 @@ __all__ = [
     "JobKind",
     "JobState",
     "Location",
+    "OCPIPartyRole",
     "OCPIToken",
+    "OCPITokenParty",
     "PayoutAccount",
     "PowerType",
     "SubCPO",

@@ -7,7 +7,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 
-from ..validators import normalize_iban, validate_bic, validate_currency, validate_iban
+from ..validators import (
+    normalize_bic,
+    normalize_currency,
+    normalize_iban,
+    validate_bic,
+    validate_currency,
+    validate_iban,
+)
 from .network import CPO_OWN_LABEL, SubCPO
 
 
@@ -16,10 +23,15 @@ class PayoutAccountQuerySet(models.QuerySet):
         if "is_active" in kwargs:
             # R4: deactivation must close open assignments, which a bulk UPDATE would skip.
             raise TypeError(
-                "Change is_active through evse_payout.services.assignments "
+                "Change is_active through evse_payout.services.accounts "
                 "(deactivate_payout_account / reactivate_payout_account), not QuerySet.update()."
             )
         return super().update(**kwargs)
+
+    def record_activity(self, *, is_active: bool, at, by) -> int:
+        """Store a change of activity. Only for `services.accounts`, which has closed the
+        assignments of a deactivated account itself (R4) and audits the change."""
+        return super().update(is_active=is_active, deactivated_at=at, deactivated_by=by)
 
     def active(self):
         return self.filter(is_active=True)
@@ -96,16 +108,21 @@ class PayoutAccount(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        self.iban = normalize_iban(self.iban)
-        self.bic = (self.bic or "").strip().upper()
-        self.currency = (self.currency or "").strip().upper()
+        self.normalize_bank_fields()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "is_active" in update_fields:
             # The signal stamps when and by whom; a partial save must store that too.
             kwargs["update_fields"] = {*update_fields, "deactivated_at", "deactivated_by"}
-        # The deactivation signal (R4) closes assignments inside this same transaction.
+        # R4's safety net: the signal closes the assignments of an account saved inactive
+        # (services.accounts does it explicitly) inside this same transaction.
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
+
+    def normalize_bank_fields(self) -> None:
+        """IBAN, BIC and currency as stored: the one place that normalises them."""
+        self.iban = normalize_iban(self.iban)
+        self.bic = normalize_bic(self.bic)
+        self.currency = normalize_currency(self.currency)
 
     @property
     def holder_label(self):

@@ -86,6 +86,8 @@ class AuditAction(models.TextChoices):
     INVOICE_FINALIZE = "invoice_finalize", "Finalized statement"
     INVOICE_DISCARD = "invoice_discard", "Discarded statement"
     OCPI_TOKEN_CREATE = "ocpi_token_create", "Created OCPI token"
+    OCPI_TOKEN_PARTIES = "ocpi_token_parties", "Changed OCPI token parties"
+    LOCATION_OWNER = "location_owner", "Changed location owner"
 
 
 class AuditEvent(models.Model):

@@ -242,3 +242,39 @@ class OCPIToken(models.Model):
 
     def __str__(self):
         return self.name
+
+    def party_keys(self) -> frozenset[tuple[str, str]]:
+        """The (country_code, party_id) pairs this token may speak for (prefetch `parties`)."""
+        return frozenset((party.country_code, party.party_id) for party in self.parties.all())
+
+
+class OCPIPartyRole(models.TextChoices):
+    CPO = "CPO", "CPO"
+
+
+class OCPITokenParty(models.Model):
+    """A party (OCPI country_code + party_id, with its role) a token may speak for.
+
+    OCPI 2.2.1 credentials carry the peer's roles; a request for any other party is refused.
+    """
+
+    token = models.ForeignKey(OCPIToken, on_delete=models.CASCADE, related_name="parties")
+    country_code = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, e.g. BE.")
+    party_id = models.CharField(max_length=3, help_text="e.g. BEC.")
+    role = models.CharField(max_length=4, choices=OCPIPartyRole.choices, default=OCPIPartyRole.CPO)
+
+    class Meta:
+        verbose_name = "OCPI party"
+        verbose_name_plural = "OCPI parties"
+        ordering = ["token", "country_code", "party_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "country_code", "party_id"], name="ocpi_token_party_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=OCPIPartyRole.values), name="ocpi_token_party_role_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.country_code}/{self.party_id} ({self.role})"

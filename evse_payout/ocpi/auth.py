@@ -1,7 +1,8 @@
 """Token authentication and the wrapper every OCPI view goes through.
 
 Every answer carries the OCPI envelope: a missing or wrong token is HTTP 401 with status 2000
-(OCPI defines no code of its own for it), unknown methods 405, invalid input 400/2001.
+(OCPI defines no code of its own for it), unknown methods 405, invalid input 400/2001, a party
+the token may not speak for 403/2001 (before the body is read).
 """
 
 import functools
@@ -10,7 +11,14 @@ import logging
 from django.contrib.auth.decorators import login_not_required
 from django.views.decorators.csrf import csrf_exempt
 
-from ..services.ocpi_ingest import OCPINotFound
+from ..ocpi_format import (
+    OCPINotFound,
+    OCPIPartyRefused,
+    OCPIValidationError,
+    check_party,
+    check_url_identity,
+    unstorable_text,
+)
 from ..services.ocpi_tokens import authenticate_ocpi_token
 from .envelope import (
     INVALID_PARAMETERS,
@@ -19,9 +27,17 @@ from .envelope import (
     OCPIRequestError,
     ocpi_error,
 )
-from .schemas import OCPIValidationError, unstorable_text
 
 logger = logging.getLogger(__name__)
+
+
+def _check_url_party(kwargs: dict, token) -> None:
+    """A URL that names a party (locations) must name one of the token's parties."""
+    if "country_code" not in kwargs or "party_id" not in kwargs:
+        return
+    ids = {"country_code": kwargs["country_code"], "party_id": kwargs["party_id"]}
+    check_url_identity(None, **ids)
+    check_party((ids["country_code"].upper(), ids["party_id"].upper()), token.party_keys())
 
 
 def ocpi_endpoint(*methods: str):
@@ -55,7 +71,10 @@ def ocpi_endpoint(*methods: str):
                         http_status=400,
                     )
             try:
+                _check_url_party(kwargs, token)
                 return view(request, token, *args, **kwargs)
+            except OCPIPartyRefused as exc:
+                return ocpi_error(str(exc), status_code=INVALID_PARAMETERS, http_status=403)
             except OCPIValidationError as exc:
                 return ocpi_error(str(exc), status_code=INVALID_PARAMETERS, http_status=400)
             except OCPIRequestError as exc:

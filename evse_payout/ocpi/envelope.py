@@ -7,7 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
-from .schemas import OCPIValidationError, parse_json
+from ..ocpi_format import OCPIValidationError, parse_json
 
 # OCPI 2.2.1 status codes (transport_and_format, "Status codes").
 SUCCESS = 1000
@@ -51,6 +51,15 @@ def ocpi_error(
     return ocpi_response(status_code=status_code, message=message, http_status=http_status)
 
 
+def _body_stream(request: HttpRequest):
+    """The request's body stream. A chunked body has no Content-Length, so Django's own stream
+    (limited to Content-Length) is empty: read the server's decoded stream instead."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not request.META.get("CONTENT_LENGTH"):
+        return request.META["wsgi.input"]
+    return request
+
+
 def read_json_body(request: HttpRequest) -> Any:
     """The request's JSON (decimals exact), refusing oversized or non-JSON bodies first."""
     limit = settings.OCPI_MAX_BODY_BYTES
@@ -65,8 +74,9 @@ def read_json_body(request: HttpRequest) -> Any:
         raise OCPIRequestError(
             f"The body must be application/json, not {media_type}.", http_status=415
         )
-    # Read from the stream ourselves: request.body would answer Django's own 400 page.
-    body = request.read(limit + 1)
+    # Read from the stream ourselves: request.body would answer Django's own 400 page. Never
+    # more than the limit (and one byte to tell), also for a chunked body of unknown length.
+    body = _body_stream(request).read(limit + 1)
     if len(body) > limit:
         raise OCPIRequestError(f"The body is larger than {limit:,} bytes.", http_status=413)
     if not body.strip():

@@ -1,5 +1,6 @@
 """OCPI 2.2.1 receiver endpoints: thin — read the body, call one service, answer in the envelope."""
 
+from django.db.models import Q
 from django.urls import reverse
 
 from ..models import CDR
@@ -14,7 +15,9 @@ def _peer(token) -> str:
 
 @ocpi_endpoint("POST")
 def cdr_create(request, token):
-    result = ingest_cdr(payload=read_json_body(request), actor_name=_peer(token))
+    result = ingest_cdr(
+        payload=read_json_body(request), actor_name=_peer(token), parties=token.party_keys()
+    )
     response = ocpi_response(
         message="CDR stored" if result.created else "CDR already received; stored once"
     )
@@ -26,7 +29,11 @@ def cdr_create(request, token):
 
 @ocpi_endpoint("GET")
 def cdr_detail(request, token, cdr_id):
-    cdr = CDR.objects.filter(cdr_id=cdr_id).order_by("pk").only("raw").first()
+    # Only the token's own parties' CDRs: another party's CDR is as unknown as a missing one.
+    own = Q(pk__in=[])
+    for country_code, party_id in token.party_keys():
+        own |= Q(country_code=country_code, party_id=party_id)
+    cdr = CDR.objects.filter(own, cdr_id=cdr_id).order_by("pk").only("raw").first()
     if cdr is None:
         return ocpi_error(f"Unknown CDR {cdr_id}", status_code=CLIENT_ERROR, http_status=404)
     return ocpi_response(cdr.raw)

@@ -1,16 +1,19 @@
-"""Creating and changing payout accounts (R2, R7).
+"""Every write to a payout account: create, update, deactivate, reactivate (R2, R4, R7).
 
-Activity is not changed here: `deactivate_payout_account` / `reactivate_payout_account` in
-`services.assignments` own it, because deactivating unassigns EVSEs (R4).
+Every path — the product's pages, the Django admin, commands — calls these functions; each is one
+transaction with its audit row and returns what it did. Deactivation closes the account's open
+assignments here, explicitly (`close_assignments_of_deactivated_account`); the model signal calls
+the same function as a safety net for any other `save()`.
 """
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from ..models import CPO_OWN_LABEL, Assignment, AuditAction, PayoutAccount, SubCPO
-from ..validators import normalize_iban
-from .audit import record_audit_event
+from ..models import CPO_OWN_LABEL, Assignment, AuditAction, PayoutAccount, SubCPO, UnassignReason
+from .audit import actor_label, record_audit_event
 
 EDITABLE_FIELDS = (
     "name",
@@ -36,6 +39,15 @@ class PayoutAccountError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """What a service call did to an account: the fields it changed and the EVSEs it unassigned."""
+
+    account: PayoutAccount
+    changed: tuple[str, ...] = ()
+    unassigned_count: int = 0
 
 
 def _masked_iban(iban: str) -> str:
@@ -107,8 +119,29 @@ def create_payout_account(
     return account
 
 
-def update_payout_account(*, account: PayoutAccount, actor, **changes) -> PayoutAccount:
-    """Apply `changes` (fields of EDITABLE_FIELDS) to the account; returns the saved account.
+def _check_locked_fields(account: PayoutAccount, changed, *, name: str) -> None:
+    locked_fields = [field for field in changed if field in FIELDS_LOCKED_WHILE_ASSIGNED]
+    if not locked_fields:
+        return
+    open_count = open_assignment_count(account)
+    if open_count:
+        field = locked_fields[0]
+        raise PayoutAccountError(
+            f"“{name}” has {open_count:,} assigned EVSE{'s' if open_count != 1 else ''}: "
+            f"unassign them before changing its {FIELDS_LOCKED_WHILE_ASSIGNED[field]}. "
+            "Nothing was changed.",
+            field=field,
+        )
+
+
+def check_payout_account_change(*, account: PayoutAccount, changed) -> None:
+    """Raise PayoutAccountError if changing the `changed` fields breaks a rule; lets a form
+    show the refusal next to the field before `update_payout_account` checks again under lock."""
+    _check_locked_fields(account, changed, name=account.name)
+
+
+def update_payout_account(*, account: PayoutAccount, actor, **changes) -> AccountChange:
+    """Apply `changes` (fields of EDITABLE_FIELDS) to the account; returns what changed.
 
     Refuses to change the holder or the currency while EVSEs are assigned to the account: their
     assignments were made under the old owner (R2) and their CDRs are rated in its currency.
@@ -128,23 +161,12 @@ def update_payout_account(*, account: PayoutAccount, actor, **changes) -> Payout
         before = {field: getattr(locked, field) for field in EDITABLE_FIELDS}
         for field, value in changes.items():
             setattr(locked, field, value)
-        # save() normalises IBAN, BIC and currency; compare what would be stored.
-        locked.iban = normalize_iban(locked.iban)
-        locked.bic, locked.currency = locked.bic.strip().upper(), locked.currency.strip().upper()
+        # Compare what would be stored (IBAN, BIC and currency normalised as save() does).
+        locked.normalize_bank_fields()
         changed = [field for field in EDITABLE_FIELDS if getattr(locked, field) != before[field]]
         if not changed:
-            return locked
-        locked_fields = [field for field in changed if field in FIELDS_LOCKED_WHILE_ASSIGNED]
-        if locked_fields:
-            open_count = Assignment.objects.open().filter(payout_account=locked).count()
-            if open_count:
-                field = locked_fields[0]
-                raise PayoutAccountError(
-                    f"“{before['name']}” has {open_count:,} assigned EVSE"
-                    f"{'s' if open_count != 1 else ''}: unassign them before changing its "
-                    f"{FIELDS_LOCKED_WHILE_ASSIGNED[field]}. Nothing was changed.",
-                    field=field,
-                )
+            return AccountChange(account=locked)
+        _check_locked_fields(locked, changed, name=before["name"])
         _save(locked, update_fields=changed)
         record_audit_event(
             action=AuditAction.ACCOUNT_UPDATE,
@@ -160,4 +182,70 @@ def update_payout_account(*, account: PayoutAccount, actor, **changes) -> Payout
             },
         )
     account.refresh_from_db()
-    return locked
+    return AccountChange(account=locked, changed=tuple(changed))
+
+
+def close_assignments_of_deactivated_account(*, account: PayoutAccount, actor) -> int:
+    """R4: close every open assignment of an account that is becoming inactive; audited (R7).
+
+    Called by `deactivate_payout_account` and by the model signal that catches any other
+    `save()`; it must run inside the transaction that deactivates the account.
+    """
+    now = timezone.now()
+    closed = (
+        Assignment.objects.open()
+        .filter(payout_account=account)
+        .update(
+            unassigned_at=now,
+            unassigned_by=actor,
+            unassign_reason=UnassignReason.ACCOUNT_DEACTIVATED,
+        )
+    )
+    record_audit_event(
+        action=AuditAction.ACCOUNT_DEACTIVATE,
+        actor=actor,
+        payout_account=account,
+        object_count=closed,
+        summary=f"Deactivated payout account “{account.name}”; unassigned {closed:,} EVSEs",
+    )
+    return closed
+
+
+def _lock(account: PayoutAccount) -> PayoutAccount:
+    return PayoutAccount.objects.select_for_update().get(pk=account.pk)
+
+
+def deactivate_payout_account(*, account: PayoutAccount, actor) -> AccountChange:
+    """Deactivate the account and unassign its EVSEs in one transaction (R4), audited."""
+    with transaction.atomic():
+        locked = _lock(account)
+        if not locked.is_active:
+            raise PayoutAccountError(f"The payout account “{locked.name}” is already inactive.")
+        closed = close_assignments_of_deactivated_account(account=locked, actor=actor)
+        # The assignments are closed above; record_activity skips save()'s safety net.
+        PayoutAccount.objects.filter(pk=locked.pk).record_activity(
+            is_active=False, at=timezone.now(), by=actor
+        )
+    account.refresh_from_db()
+    return AccountChange(account=account, changed=("is_active",), unassigned_count=closed)
+
+
+def reactivate_payout_account(*, account: PayoutAccount, actor) -> AccountChange:
+    """Make an inactive account assignable again (its old assignments stay closed), audited."""
+    with transaction.atomic():
+        locked = _lock(account)
+        if locked.is_active:
+            raise PayoutAccountError(f"The payout account “{locked.name}” is already active.")
+        PayoutAccount.objects.filter(pk=locked.pk).record_activity(is_active=True, at=None, by=None)
+        record_audit_event(
+            action=AuditAction.ACCOUNT_REACTIVATE,
+            actor=actor,
+            payout_account=locked,
+            summary=f"Reactivated payout account “{locked.name}” ({actor_label(actor)})",
+        )
+    account.refresh_from_db()
+    return AccountChange(account=account, changed=("is_active",))
+
+
+def open_assignment_count(account: PayoutAccount) -> int:
+    return Assignment.objects.open().filter(payout_account=account).count()

@@ -1,4 +1,4 @@
-"""Every write to assignments and payout accounts (R1–R4, R7).
+"""Every write to assignments (R1–R3, R7); payout accounts are `services.accounts`.
 
 Each function is one transaction: it locks the rows it reads before it writes, checks the rules,
 writes, and records the audit row. The partial unique constraint `one_open_assignment_per_evse`
@@ -13,14 +13,13 @@ from django.utils import timezone
 
 from ..models import (
     CPO_OWN_LABEL,
-    EVSE,
     Assignment,
     AuditAction,
     EVSEStatus,
     PayoutAccount,
     UnassignReason,
 )
-from .audit import AUDIT_DETAIL_SAMPLE, actor_label, record_audit_event
+from .audit import AUDIT_DETAIL_SAMPLE, record_audit_event
 
 NAME_SAMPLE = 5
 
@@ -219,62 +218,3 @@ def unassign_evses(
             },
         )
     return len(rows)
-
-
-def close_assignments_of_deactivated_account(*, account: PayoutAccount, actor) -> int:
-    """R4: close every open assignment of an account that just became inactive.
-
-    Called by `deactivate_payout_account` and by the model signal that catches any other `save()`;
-    it must run inside the transaction that deactivated the account.
-    """
-    now = timezone.now()
-    open_assignments = Assignment.objects.open().filter(payout_account=account)
-    closed = open_assignments.update(
-        unassigned_at=now, unassigned_by=actor, unassign_reason=UnassignReason.ACCOUNT_DEACTIVATED
-    )
-    record_audit_event(
-        action=AuditAction.ACCOUNT_DEACTIVATE,
-        actor=actor,
-        payout_account=account,
-        object_count=closed,
-        summary=f"Deactivated payout account “{account.name}”; unassigned {closed:,} EVSEs",
-    )
-    return closed
-
-
-def deactivate_payout_account(*, account: PayoutAccount, actor) -> int:
-    """Deactivate the account and unassign its EVSEs in one transaction; returns how many."""
-    with transaction.atomic():
-        locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
-        if not locked.is_active:
-            raise AssignmentError(f"The payout account “{locked.name}” is already inactive.")
-        locked.is_active = False
-        locked.deactivated_by = actor
-        locked._unassigned_count = 0
-        locked.save()
-        account.refresh_from_db()
-        return locked._unassigned_count
-
-
-def reactivate_payout_account(*, account: PayoutAccount, actor) -> None:
-    with transaction.atomic():
-        locked = PayoutAccount.objects.select_for_update().get(pk=account.pk)
-        if locked.is_active:
-            raise AssignmentError(f"The payout account “{locked.name}” is already active.")
-        locked.is_active = True
-        locked.save()
-        record_audit_event(
-            action=AuditAction.ACCOUNT_REACTIVATE,
-            actor=actor,
-            payout_account=locked,
-            summary=f"Reactivated payout account “{locked.name}” ({actor_label(actor)})",
-        )
-        account.refresh_from_db()
-
-
-def open_assignment_count(account: PayoutAccount) -> int:
-    return Assignment.objects.open().filter(payout_account=account).count()
-
-
-def evses_for_ids(pks) -> QuerySet:
-    return EVSE.objects.filter(pk__in=list(pks))

@@ -227,10 +227,13 @@ def unit_of(job: Job) -> str:
     }.get(job.kind, "CDRs")
 
 
+# What each kind of job does: filled by `evse_payout.job_kinds` (loaded when the app is ready),
+# which sits above the services because it reads uploaded files and the overview's filters.
+RUNNERS: dict[str, Callable[[Job, "JobProgress"], dict]] = {}
+
+
 def execute_job(*, job_id: int) -> None:
     """Run one job in this worker: claim it, run its kind, record the outcome on the job."""
-    from .job_kinds import RUNNERS
-
     mark_interrupted_jobs()
     with _running_here(job_id) as ours:
         job = _claim(job_id) if ours else None

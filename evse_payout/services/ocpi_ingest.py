@@ -13,7 +13,6 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,38 +22,42 @@ from django.utils import timezone
 from ..models import (
     CDR,
     EVSE,
-    PHASES,
-    Assignment,
-    AuditAction,
     Connector,
     EVSEStatus,
     Location,
-    UnassignReason,
 )
-from ..ocpi.schemas import (
+from ..ocpi_format import (
     CDRPayload,
     ConnectorPayload,
     EVSEPatch,
     EVSEPayload,
     LocationPatch,
     LocationPayload,
+    OCPINotFound,
     OCPIValidationError,
+    Party,
     canonical_json,
+    check_party,
+    check_url_identity,
     json_number,
     parse_cdr,
     parse_object,
 )
 from ..validators import normalize_evse_id
-from .audit import record_audit_event
 from .bulk_sql import insert_rows, model_columns
+from .evse_upsert import (
+    EVSECounts,
+    apply_connector,
+    check_evse_count,
+    check_evse_ids,
+    check_moves,
+    close_assignments_of_removed,
+    derive_output,
+    upsert_location_evses,
+)
 from .rating import apply_rating, rate_batch, record_history
 
-KW = Decimal("0.01")
 BULK_LOOKUP = 2000  # values per IN (…) list
-
-
-class OCPINotFound(Exception):
-    """The location or EVSE the request names is not known (OCPI status 2003)."""
 
 
 def immutable_message(cdr_id: str) -> str:
@@ -163,13 +166,18 @@ def _find(prepared: PreparedCDR) -> CDR | None:
     return CDR.objects.filter(country_code=country_code, party_id=party_id, cdr_id=cdr_id).first()
 
 
-def ingest_cdr(*, payload: Any, actor_name: str) -> IngestResult:
+def ingest_cdr(
+    *, payload: Any, actor_name: str, parties: frozenset[Party] | None = None
+) -> IngestResult:
     """Parse, store and rate one CDR in one transaction (DESIGN §5, R5).
 
     The same CDR again → the stored one, `created=False`; the same id with other content →
-    OCPIValidationError (CDRs are immutable).
+    OCPIValidationError (CDRs are immutable). With `parties` (an OCPI peer's), a CDR of any
+    other party is refused (OCPIPartyRefused) before anything is read or stored.
     """
-    return _ingest_prepared(prepare_cdr(payload), actor_name=actor_name)
+    prepared = prepare_cdr(payload)
+    check_party(prepared.key[:2], parties)
+    return _ingest_prepared(prepared, actor_name=actor_name)
 
 
 def _ingest_prepared(prepared: PreparedCDR, *, actor_name: str) -> IngestResult:
@@ -328,97 +336,17 @@ class UpsertResult:
     evses_removed: int = 0
 
 
-@dataclass
-class _Counts:
-    created: int = 0
-    updated: int = 0
-    removed: int = 0
-
-
-def _connector_kw(connector: Connector) -> Decimal:
-    if connector.max_electric_power:
-        return Decimal(connector.max_electric_power) / 1000
-    phases = PHASES[connector.power_type]
-    return Decimal(connector.max_voltage) * Decimal(connector.max_amperage) * phases / 1000
-
-
-def derive_output(connectors: list[Connector]) -> tuple[Decimal, str]:
-    """(output kW, power type) of an EVSE: its strongest connector decides (DESIGN §2)."""
-    strongest = max(connectors, key=_connector_kw)
-    # Output is a displayed capacity, not money: two decimals like the column.
-    return _connector_kw(strongest).quantize(KW, rounding=ROUND_HALF_UP), strongest.power_type
-
-
-def _apply_connector_fields(connector: Connector, payload: ConnectorPayload, path: str) -> None:
-    """Set the connector from `payload`; a known connector keeps the values it omits."""
-    connector.standard = payload.standard
-    connector.format = payload.format
-    for field in ("power_type", "max_voltage", "max_amperage"):
-        value = getattr(payload, field)
-        if value is not None:
-            setattr(connector, field, value)
-        elif getattr(connector, field) in (None, ""):
-            raise OCPIValidationError(f"{path}{field}: Field required for a new connector")
-    if payload.max_electric_power is not None or connector.pk is None:
-        connector.max_electric_power = payload.max_electric_power
-    if payload.last_updated is not None:
-        connector.last_updated = payload.last_updated
-
-
 def _save_connectors(evse: EVSE, payloads: list[ConnectorPayload], path: str) -> list[Connector]:
     """Replace the EVSE's connectors with `payloads`; a known connector keeps omitted values."""
     known = {connector.connector_id: connector for connector in evse.connectors.all()}
     kept = []
     for index, payload in enumerate(payloads):
         connector = known.get(payload.id) or Connector(evse=evse, connector_id=payload.id)
-        _apply_connector_fields(connector, payload, f"{path}connectors[{index}].")
+        apply_connector(connector, payload, f"{path}connectors[{index}]")
         connector.save()
         kept.append(connector)
     evse.connectors.exclude(pk__in=[connector.pk for connector in kept]).delete()
     return kept
-
-
-def _check_evse_id_free(evse: EVSE, path: str) -> None:
-    if evse.status == EVSEStatus.REMOVED:
-        return
-    holder = (
-        EVSE.objects.active()
-        .filter(evse_id=evse.evse_id)
-        .exclude(pk=evse.pk)
-        .values_list("country_code", "party_id", "uid")
-        .first()
-    )
-    if holder is not None:
-        country_code, party_id, uid = holder
-        raise OCPIValidationError(
-            f"{path}evse_id: {evse.evse_id} is already used by EVSE uid {uid} "
-            f"({country_code}*{party_id}); set that EVSE to REMOVED first"
-        )
-
-
-def _close_assignment_of_removed_evse(evse: EVSE, *, actor_name: str) -> None:
-    """A removed EVSE leaves the unassigned list; its open assignment closes (`evse_removed`)."""
-    assignment = (
-        Assignment.objects.open()
-        .select_for_update(of=("self",))
-        .filter(evse=evse)
-        .select_related("payout_account")
-        .first()
-    )
-    if assignment is not None:
-        assignment.unassigned_at = timezone.now()
-        assignment.unassign_reason = UnassignReason.EVSE_REMOVED
-        assignment.save(update_fields=["unassigned_at", "unassign_reason"])
-    account = assignment.payout_account if assignment else None
-    record_audit_event(
-        action=AuditAction.EVSE_REMOVED,
-        actor_name=actor_name,
-        payout_account=account,
-        object_count=1,
-        summary=f"EVSE {evse.evse_id} removed by the CPO"
-        + (f"; unassigned from “{account.name}”" if account else ""),
-        details={"evse_id": evse.evse_id, "uid": evse.uid, "closed_assignment": bool(assignment)},
-    )
 
 
 def _upsert_evse(
@@ -429,7 +357,7 @@ def _upsert_evse(
     actor_name: str,
     path: str,
     partial: bool,
-    counts: _Counts,
+    counts: EVSECounts,
 ) -> EVSE:
     """Create or update one EVSE of `location` from validated `fields` (PUT: all, PATCH: given)."""
     evse = (
@@ -443,6 +371,13 @@ def _upsert_evse(
     if created:
         evse = EVSE(country_code=location.country_code, party_id=location.party_id, uid=uid)
     was_removed = not created and evse.status == EVSEStatus.REMOVED
+    moves_owner = (
+        not created
+        and evse.location_id != location.pk
+        and evse.location.owner_id != location.owner_id
+    )
+    if moves_owner:
+        check_moves(location, [(path, evse)])
     evse.location = location
     for field in ("evse_id", "status", "last_updated"):
         if field in fields:
@@ -453,7 +388,7 @@ def _upsert_evse(
     if created:
         # Placeholder values until the connectors below decide them.
         evse.power_type, evse.output_kw = connectors[0].power_type or "AC_1_PHASE", 0
-    _check_evse_id_free(evse, path)
+    check_evse_ids([(path, evse)])
     evse.save()
     if connectors is not None:
         stored = _save_connectors(evse, connectors, path)
@@ -462,7 +397,7 @@ def _upsert_evse(
     if evse.status == EVSEStatus.REMOVED and not was_removed:
         counts.removed += 1
         if not created:
-            _close_assignment_of_removed_evse(evse, actor_name=actor_name)
+            close_assignments_of_removed([evse], actor_name=actor_name)
     if created:
         counts.created += 1
     else:
@@ -489,25 +424,6 @@ def _apply_location_fields(location: Location, payload, *, partial: bool) -> Non
             if value is None and field != "last_updated":
                 value = ""
             setattr(location, field, value)
-
-
-_URL_ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "id": (1, 36), "uid": (1, 36)}
-
-
-def _check_url_identity(payload: Any, **expected: str) -> None:
-    """The ids in the URL fit their columns, and ids repeated in the body agree with them."""
-    for field, value in expected.items():
-        shortest, longest = _URL_ID_LENGTHS[field]
-        if not shortest <= len(value) <= longest:
-            raise OCPIValidationError(
-                f"URL {field} “{value[:40]}”: should have {shortest}–{longest} characters"
-            )
-    if not isinstance(payload, dict):
-        return
-    for field, value in expected.items():
-        sent = payload.get(field)
-        if sent is not None and str(sent).upper() != value.upper():
-            raise OCPIValidationError(f"{field}: “{sent}” does not match the URL (“{value}”)")
 
 
 def _retrying(write):
@@ -541,7 +457,8 @@ def upsert_location(
     location belongs to the CPO (owner empty); an existing one keeps its owner.
     """
     country_code, party_id = country_code.upper(), party_id.upper()
-    _check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    check_url_identity(payload, country_code=country_code, party_id=party_id, id=location_id)
+    check_evse_count(payload)
     parsed = parse_object(LocationPatch if partial else LocationPayload, payload, "Location")
 
     def write() -> UpsertResult:
@@ -559,17 +476,7 @@ def upsert_location(
             )
         _apply_location_fields(location, parsed, partial=partial)
         location.save()
-        counts = _Counts()
-        for index, evse in enumerate(parsed.evses or []):
-            _upsert_evse(
-                location,
-                _evse_fields(evse, partial=False),
-                uid=evse.uid,
-                actor_name=actor_name,
-                path=f"evses[{index}].",
-                partial=False,
-                counts=counts,
-            )
+        counts = upsert_location_evses(location, parsed.evses or [], actor_name=actor_name)
         return UpsertResult(
             location=location,
             created=created,
@@ -593,7 +500,7 @@ def upsert_evse(
 ) -> UpsertResult:
     """PUT or PATCH one EVSE of a known location; REMOVED closes its open assignment."""
     country_code, party_id = country_code.upper(), party_id.upper()
-    _check_url_identity(
+    check_url_identity(
         payload, country_code=country_code, party_id=party_id, id=location_id, uid=evse_uid
     )
     parsed = parse_object(EVSEPatch if partial else EVSEPayload, payload, "EVSE")
@@ -606,7 +513,7 @@ def upsert_evse(
         )
         if location is None:
             raise OCPINotFound(f"Unknown location {country_code}*{party_id} {location_id}")
-        counts = _Counts()
+        counts = EVSECounts()
         _upsert_evse(
             location,
             _evse_fields(parsed, partial=partial),
@@ -634,7 +541,7 @@ def upsert_evse(
 def _new_connector(evse: EVSE, payload: ConnectorPayload, path: str) -> Connector:
     """An unsaved connector of a new EVSE; a new connector must say all its values."""
     connector = Connector(evse=evse, connector_id=payload.id)
-    _apply_connector_fields(connector, payload, path)
+    apply_connector(connector, payload, path)
     return connector
 
 
@@ -651,7 +558,7 @@ def _new_evse(location: Location, payload: EVSEPayload, path: str) -> tuple[EVSE
         last_updated=fields["last_updated"],
     )
     connectors = [
-        _new_connector(evse, connector, f"{path}connectors[{index}].")
+        _new_connector(evse, connector, f"{path}connectors[{index}]")
         for index, connector in enumerate(payload.connectors)
     ]
     evse.output_kw, evse.power_type = derive_output(connectors)

@@ -1,6 +1,5 @@
 """Files that leave the back office: a statement's lines as CSV, a run's payouts as SEPA pain.001."""
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date
@@ -10,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from sepaxml import SepaTransfer
 
+from ..exports import safe_csv_writer
 from ..models import CDR, Invoice, InvoiceKind, InvoiceRun, InvoiceStatus
 from ..validators import validate_bic, validate_iban
 from .invoicing import line_amounts
@@ -80,7 +80,7 @@ def document_label(invoice: Invoice) -> str:
 
 def iter_statement_csv(invoice: Invoice) -> Iterator[str]:
     """The statement's lines as CSV (header first): UTF-8 text, decimal point, amounts in cents."""
-    writer = csv.writer(_Line())
+    writer = safe_csv_writer(_Line())
     label = document_label(invoice)
     yield writer.writerow(CSV_HEADER)
     for row in statement_lines(invoice).iterator(chunk_size=CSV_CHUNK):

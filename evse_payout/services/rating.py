@@ -64,6 +64,7 @@ from ..models import (
     PayoutAccount,
 )
 from ..money import FeeTerms, fee_parts, format_money
+from ..ocpi_format import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
@@ -146,7 +147,10 @@ def _detail(text: str) -> str:
 
 def _sanity_failure(cdr, now: datetime) -> str | None:
     """The first CDR-only sanity rule the CDR breaks, as a reason detail naming it."""
-    if cdr.end_date_time < cdr.start_date_time:
+    rule = broken_content_rule(
+        start=cdr.start_date_time, end=cdr.end_date_time, energy=cdr.total_energy, credit=cdr.credit
+    )
+    if rule == END_BEFORE_START:
         return (
             f"Rule “end before start”: the session ends {cdr.end_date_time:%Y-%m-%d %H:%M:%S} "
             f"UTC, before it starts {cdr.start_date_time:%Y-%m-%d %H:%M:%S} UTC."
@@ -156,7 +160,7 @@ def _sanity_failure(cdr, now: datetime) -> str | None:
             f"Rule “end in the future”: the session ends {cdr.end_date_time:%Y-%m-%d %H:%M:%S} "
             "UTC, which has not happened yet."
         )
-    if not cdr.credit and cdr.total_energy < 0:
+    if rule == NEGATIVE_ENERGY:
         return (
             f"Rule “negative energy”: {cdr.total_energy.normalize():f} kWh on a CDR that is "
             "not a credit."
@@ -388,7 +392,9 @@ class Rating:
 
 def _evses(cdrs: Sequence, known: dict) -> list:
     """Each CDR's EVSE (one query): its stored match, else by (country_code, party_id, uid), else
-    by EVSE ID among the EVSEs not removed. `known` EVSEs (by pk) are not looked up again."""
+    by EVSE ID among the party's EVSEs not removed — never another party's EVSE, so a peer cannot
+    rate its CDRs against someone else's assignments. `known` EVSEs (by pk) are not looked up
+    again."""
     matched = {cdr.evse_id for cdr in cdrs if cdr.evse_id is not None} - known.keys()
     unmatched = [cdr for cdr in cdrs if cdr.evse_id is None]
     uids = {cdr.evse_uid for cdr in unmatched if cdr.evse_uid}
@@ -402,12 +408,13 @@ def _evses(cdrs: Sequence, known: dict) -> list:
         party_id__in={cdr.party_id for cdr in unmatched},
         uid__in=uids,
     )
+    by_ocpi_evse_id = Q(
+        country_code__in={cdr.country_code for cdr in unmatched},
+        party_id__in={cdr.party_id for cdr in unmatched},
+        evse_id__in=evse_ids,
+    ) & ~Q(status=EVSEStatus.REMOVED)
     candidates = (
-        EVSE.objects.filter(
-            Q(pk__in=matched)
-            | by_ocpi_uid
-            | (Q(evse_id__in=evse_ids) & ~Q(status=EVSEStatus.REMOVED))
-        )
+        EVSE.objects.filter(Q(pk__in=matched) | by_ocpi_uid | by_ocpi_evse_id)
         .order_by()
         .values_list("pk", "country_code", "party_id", "uid", "evse_id", "status")
     )
@@ -416,12 +423,12 @@ def _evses(cdrs: Sequence, known: dict) -> list:
         evse = by_pk[pk] = _EVSE(pk, evse_id)
         by_uid[(country_code, party_id, uid)] = evse
         if status != EVSEStatus.REMOVED:
-            by_evse_id[evse_id] = evse
+            by_evse_id[(country_code, party_id, evse_id)] = evse
     return [
         by_pk.get(cdr.evse_id)
         if cdr.evse_id is not None
         else by_uid.get((cdr.country_code, cdr.party_id, cdr.evse_uid))
-        or by_evse_id.get(normalize_evse_id(cdr.evse_id_raw))
+        or by_evse_id.get((cdr.country_code, cdr.party_id, normalize_evse_id(cdr.evse_id_raw)))
         for cdr in cdrs
     ]
 

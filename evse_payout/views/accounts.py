@@ -21,12 +21,13 @@ from ..selectors.accounts import (
     payout_accounts_with_evse_counts,
 )
 from ..selectors.invoicing import open_balance, unsettled_cdrs
-from ..services.accounts import PayoutAccountError, create_payout_account, update_payout_account
-from ..services.assignments import (
-    AssignmentError,
+from ..services.accounts import (
+    PayoutAccountError,
+    create_payout_account,
     deactivate_payout_account,
     open_assignment_count,
     reactivate_payout_account,
+    update_payout_account,
 )
 from ..services.invoicing import settle_account
 from ..tables.accounts import PayoutAccountTable, grouped_iban
@@ -142,7 +143,7 @@ def account_edit(request, pk):
             except (PayoutAccountError, ValidationError) as exc:
                 _apply_service_error(form, exc)
             else:
-                messages.success(request, f"Payout account “{updated.name}” saved.")
+                messages.success(request, f"Payout account “{updated.account.name}” saved.")
                 return redirect(next_url or reverse("evse_payout:account_list"))
     else:
         form = PayoutAccountForm(instance=account)
@@ -198,8 +199,8 @@ def account_deactivate(request, pk):
     account = get_object_or_404(PayoutAccount, pk=pk)
     if request.method == "POST":
         try:
-            count = deactivate_payout_account(account=account, actor=request.user)
-        except AssignmentError as exc:
+            count = deactivate_payout_account(account=account, actor=request.user).unassigned_count
+        except PayoutAccountError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(
@@ -232,7 +233,7 @@ def account_reactivate(request, pk):
     if request.method == "POST":
         try:
             reactivate_payout_account(account=account, actor=request.user)
-        except AssignmentError as exc:
+        except PayoutAccountError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(

@@ -11,9 +11,11 @@ from tests.factories import ocpi_cdr_payload
 pytestmark = pytest.mark.django_db
 
 
-def _create(name: str) -> str:
+def _create(name: str, *parties: str) -> str:
     out = StringIO()
-    call_command("create_ocpi_token", name, stdout=out)
+    call_command(
+        "create_ocpi_token", name, *[f"--party={p}" for p in parties or ["BE/BEC"]], stdout=out
+    )
     return out.getvalue().split()[-1]
 
 

@@ -64,13 +64,15 @@ from evse_payout.models import (
     InvoiceStatus,
     PayoutAccount,
 )
-from evse_payout.ocpi.schemas import OCPIValidationError
-from evse_payout.services.accounts import update_payout_account
+from evse_payout.ocpi_format import OCPIValidationError
+from evse_payout.services.accounts import (
+    deactivate_payout_account,
+    reactivate_payout_account,
+    update_payout_account,
+)
 from evse_payout.services.assignments import (
     AssignmentError,
     assign_evses,
-    deactivate_payout_account,
-    reactivate_payout_account,
     unassign_evses,
 )
 from evse_payout.services.invoicing import (

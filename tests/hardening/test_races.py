@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, Invoice, InvoiceStatus
+from evse_payout.services.accounts import deactivate_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,
     assign_evses,
-    deactivate_payout_account,
 )
 from evse_payout.services.invoicing import finalize_invoice, run_invoicing
 from evse_payout.services.ocpi_tokens import create_ocpi_token
@@ -257,7 +257,7 @@ def test_two_invoice_runs_on_a_fresh_database_do_not_trip_over_the_run_lock_row(
 
 
 def test_the_same_cdr_posted_twenty_times_at_once_is_stored_once_and_every_answer_is_1000():
-    secret = create_ocpi_token(name="Racing peer").secret
+    secret = create_ocpi_token(name="Racing peer", parties=["BE/BEC"]).secret
     authorization = "Token " + base64.b64encode(secret.encode()).decode()
     payload = json.dumps(ocpi_cdr_payload(id="RACE-CDR-1"))
     responses = []

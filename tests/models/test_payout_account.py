@@ -4,11 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from evse_payout.models import Assignment, AuditAction, AuditEvent, PayoutAccount, UnassignReason
-from evse_payout.services.assignments import (
-    AssignmentError,
-    assign_evses,
-    deactivate_payout_account,
-)
+from evse_payout.services.accounts import deactivate_payout_account
+from evse_payout.services.assignments import AssignmentError, assign_evses
 from tests.factories import (
     AssignmentFactory,
     EVSEFactory,

@@ -55,9 +55,13 @@ class Peer:
         )
 
 
+# The parties the OCPI fixtures speak for: the CPO itself and the destination-charger example.
+PEER_PARTIES = ("BE/BEC", "NL/ALF")
+
+
 @pytest.fixture
 def token_secret(db) -> str:
-    return create_ocpi_token(name="Peer under test").secret
+    return create_ocpi_token(name="Peer under test", parties=PEER_PARTIES).secret
 
 
 @pytest.fixture

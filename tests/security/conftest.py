@@ -25,7 +25,7 @@ def token_header(secret: str) -> str:
 
 @pytest.fixture
 def ocpi_secret(db) -> str:
-    return create_ocpi_token(name="Hostile peer").secret
+    return create_ocpi_token(name="Hostile peer", parties=["BE/BEC"]).secret
 
 
 def assert_ocpi_envelope(response) -> dict:

@@ -21,7 +21,7 @@ from evse_payout.models import (
     JobKind,
     PayoutAccount,
 )
-from evse_payout.services.assignments import deactivate_payout_account
+from evse_payout.services.accounts import deactivate_payout_account
 from tests.factories import (
     AssignmentFactory,
     CDRFactory,

@@ -1,9 +1,10 @@
 """Hostile OCPI input (issue 7.3): whatever a peer sends, the receiver answers with the OCPI
 envelope, never a 5xx, and stores nothing when it refuses.
 
-Four hypothesis tests, 10,000+ generated requests in all: random JSON to every endpoint,
-mutations of valid CDRs, mutations of valid locations and EVSEs, and raw requests (methods,
-paths, tokens, content types, bytes). The token and a known location are made once per test.
+Five hypothesis tests, 10,000+ generated requests in all: random JSON to every endpoint,
+mutations of valid CDRs, mutations of valid locations and EVSEs, raw requests (methods,
+paths, tokens, content types, bytes), and a second peer of another party whose requests must
+leave the first party's data untouched. The token and a known location are made once per test.
 """
 
 import copy
@@ -16,7 +17,10 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import ocpi_cdr_payload
+from evse_payout.models import CDR, Assignment, AuditEvent, Connector, Location
+from evse_payout.models import EVSE as EVSEModel
+from evse_payout.services.ocpi_tokens import create_ocpi_token
+from tests.factories import AssignmentFactory, ocpi_cdr_payload
 
 from .conftest import assert_ocpi_envelope, fixture_json, row_counts, token_header
 
@@ -300,3 +304,77 @@ def test_raw_requests_are_answered_in_the_envelope(
     result = _check(client, method, path, body, authorization, content_type=content_type)
     if token == "bad" and result:
         assert result["status_code"] != 1000
+
+
+# -- A second peer of another party ------------------------------------------------------------
+
+STRANGER_PATHS = [
+    ("POST", CDRS),
+    ("PUT", LOCATION),
+    ("PATCH", LOCATION),
+    ("PUT", EVSE),
+    ("PATCH", EVSE),
+    ("PUT", "/ocpi/2.2.1/locations/BE/BEC/NEWLOC"),
+    ("PUT", "/ocpi/2.2.1/locations/be/bec/LOC2"),
+    ("PUT", "/ocpi/2.2.1/locations/NL/ALF/LOC1"),
+    ("PUT", "/ocpi/2.2.1/locations/NL/ALF/LOC1/3256"),
+    ("GET", f"{CDRS}/CDR-BE"),
+]
+
+
+def first_party_snapshot() -> str:
+    """Everything of party BE/BEC, as text: its locations, EVSEs, connectors, assignments, CDRs,
+    and the audit rows (a stranger's request must not add one about BE/BEC either)."""
+    party = {"country_code": "BE", "party_id": "BEC"}
+    rows = [
+        list(Location.objects.filter(**party).order_by("pk").values()),
+        list(EVSEModel.objects.filter(**party).order_by("pk").values()),
+        list(Connector.objects.filter(evse__party_id="BEC").order_by("pk").values()),
+        list(Assignment.objects.order_by("pk").values()),
+        list(CDR.objects.filter(**party).order_by("pk").values()),
+        list(AuditEvent.objects.order_by("pk").values()),
+    ]
+    return json.dumps(rows, default=str, sort_keys=True)
+
+
+@pytest.fixture
+def stranger(ocpi_peer):
+    """The first peer (BE/BEC) owns LOC1 with EVSE 3256 assigned and CDR-BE; a second token
+    speaks only for NL/ALF."""
+    client, authorization = ocpi_peer
+    AssignmentFactory(evse=EVSEModel.objects.get(uid="3256"))
+    body = json.dumps(ocpi_cdr_payload(id="CDR-BE"))
+    assert _send(client, "POST", CDRS, body, authorization).status_code == 200
+    secret = create_ocpi_token(name="Stranger", parties=["NL/ALF"]).secret
+    return client, token_header(secret)
+
+
+party_fields = st.sampled_from(
+    [("BE", "BEC"), ("be", "bec"), ("NL", "ALF"), (None, None), ("BE", "ALF"), ("NL", "BEC")]
+)
+
+
+@settings(FUZZ, max_examples=800)
+@given(
+    endpoint=st.sampled_from(STRANGER_PATHS),
+    base=st.sampled_from([ocpi_cdr_payload(id="CDR-BE"), _LOCATION, _EVSE]),
+    party=party_fields,
+    data=st.data(),
+)
+def test_a_peer_of_another_party_changes_nothing_of_the_first(
+    stranger, endpoint, base, party, data
+):
+    client, authorization = stranger
+    method, path = endpoint
+    payload = data.draw(st.one_of(st.just(copy.deepcopy(base)), mutated(base)))
+    if isinstance(payload, dict) and party[0] is not None:
+        payload["country_code"], payload["party_id"] = party
+    before = first_party_snapshot()
+
+    response = _send(client, method, path, dumps(payload), authorization)
+
+    body = assert_ocpi_envelope(response)
+    assert first_party_snapshot() == before, (method, path, body)
+    if method == "GET" and body["data"] is not None:
+        # Only a CDR the stranger stored itself under the same id, never the first party's.
+        assert (body["data"]["country_code"], body["data"]["party_id"]) == ("NL", "ALF")

@@ -115,3 +115,21 @@ def test_an_oversized_form_post_is_400(finance_client):
     )
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("hosts", ["*", "payout.example.com,*"])
+def test_production_refuses_to_start_with_any_host_allowed(hosts):
+    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    environment |= {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": hosts,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS='*' is refused in production" in result.stderr

@@ -8,10 +8,10 @@ from django.db import IntegrityError, connection, transaction
 from evse_payout.filters.evses import EVSEFilterSet
 from evse_payout.models import EVSE, Assignment, AuditAction, AuditEvent, EVSEStatus
 from evse_payout.selectors.evses import unassigned_evses
+from evse_payout.services.accounts import deactivate_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,
     assign_evses,
-    deactivate_payout_account,
     unassign_evses,
 )
 from tests.factories import (
@@ -192,7 +192,7 @@ def test_deactivating_account_unassigns_its_evses():
     account = PayoutAccountFactory()
     assignments = AssignmentFactory.create_batch(2, payout_account=account)
 
-    assert deactivate_payout_account(account=account, actor=actor) == 2
+    assert deactivate_payout_account(account=account, actor=actor).unassigned_count == 2
 
     for assignment in assignments:
         assignment.refresh_from_db()

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from evse_payout import job_kinds
 from evse_payout.models import (
     CDR,
     AuditAction,
@@ -21,7 +22,6 @@ from evse_payout.models import (
     JobState,
 )
 from evse_payout.selectors.jobs import job_progress
-from evse_payout.services import job_kinds
 from evse_payout.services.jobs import (
     ADVISORY_LOCK_SPACE,
     JobError,

@@ -30,8 +30,8 @@ from tqdm import tqdm
 
 from ...models import CDR, EVSE, EVSEStatus, Location, PayoutAccount, PowerType, SubCPO
 from ...money import round_money
-from ...services.accounts import create_payout_account
-from ...services.assignments import assign_evses, deactivate_payout_account, unassign_evses
+from ...services.accounts import create_payout_account, deactivate_payout_account
+from ...services.assignments import assign_evses, unassign_evses
 from ...services.ocpi_ingest import create_locations, import_cdr_batch
 
 ACTOR_NAME = "seed_demo"

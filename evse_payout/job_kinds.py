@@ -3,7 +3,6 @@ job's progress callback, and returns the result shown on the job page (summary, 
 """
 
 import io
-from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import date
 
@@ -11,20 +10,20 @@ from django.core.files.storage import default_storage
 from django.http import QueryDict
 from django.urls import reverse
 
-from ..models import CDR, AuditAction, CDRStatus, Job, JobKind
-from ..ocpi.files import read_records
-from ..selectors.cdrs import filter_cdrs
-from .audit import record_audit_event
-from .imports import (
+from .filters.cdrs import filter_cdrs
+from .models import CDR, AuditAction, CDRStatus, Job, JobKind
+from .ocpi_files import read_records
+from .services.audit import record_audit_event
+from .services.imports import (
     CountingReader,
     ImportKind,
     import_records,
     prepared_cdr_records,
     reads_ahead,
 )
-from .invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
-from .jobs import JobCancelled, JobFailed, JobProgress
-from .rating import rerate_cdrs
+from .services.invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
+from .services.jobs import RUNNERS, JobCancelled, JobFailed, JobProgress
+from .services.rating import rerate_cdrs
 
 # Rejected records kept on the job page; the count says how many there were in all.
 MAX_REPORTED_REJECTIONS = 1000
@@ -238,10 +237,12 @@ def _import_result(job: Job, report, rejected: list[dict]) -> dict:
     }
 
 
-RUNNERS: dict[str, Callable[[Job, JobProgress], dict]] = {
-    JobKind.INVOICE_RUN: run_invoice_job,
-    JobKind.INVOICE_PREVIEW: run_preview_job,
-    JobKind.RERATE: run_rerate_job,
-    JobKind.IMPORT_CDRS: run_import_job,
-    JobKind.IMPORT_LOCATIONS: run_import_job,
-}
+RUNNERS.update(
+    {
+        JobKind.INVOICE_RUN: run_invoice_job,
+        JobKind.INVOICE_PREVIEW: run_preview_job,
+        JobKind.RERATE: run_rerate_job,
+        JobKind.IMPORT_CDRS: run_import_job,
+        JobKind.IMPORT_LOCATIONS: run_import_job,
+    }
+)

@@ -1,10 +1,16 @@
-"""OCPI 2.2.1 payload parsing: the one place that turns peer JSON into typed, checked values.
+"""OCPI 2.2.1 data format: the one place that turns peer JSON into typed, checked values.
+
+Neutral ground between the HTTP adapter (`evse_payout.ocpi`) and the services that store OCPI
+data (`services.ocpi_ingest`): both import this module, the services never import `ocpi/`.
+It holds the payload errors, the JSON reader and number hook, the party and URL id checks and
+the pydantic payload models.
 
 Pydantic v2 models in lax mode, because real peers send numbers where the spec says strings
 (`location_put_example_add_evse.json`). The checks are structural — required fields, types,
 lengths, enumerations, UTC dates, exact decimals — plus the two content rules issue 4 refuses at
-intake (a session that ends before it starts, negative energy on a non-credit CDR). Whether a CDR
-can be invoiced is otherwise a rating rule (R5), which checks those two again.
+intake (a session that ends before it starts, negative energy on a non-credit CDR), defined once
+in `broken_content_rule`, which rating (R5) uses too. Whether a CDR can be invoiced is otherwise
+a rating rule.
 Parse the JSON with `parse_json` (floats become `Decimal`, so amounts are never float-rounded).
 """
 
@@ -25,8 +31,8 @@ from pydantic import (
     ValidationError,
 )
 
-from ..models import EVSEStatus, PowerType
-from ..validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
+from .models import EVSEStatus, PowerType
+from .validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
 
 MAX_NESTING = 32
 MAX_REPORTED_ERRORS = 5
@@ -34,6 +40,32 @@ MAX_REPORTED_ERRORS = 5
 
 class OCPIValidationError(Exception):
     """The payload is not acceptable; the message names the field path (OCPI status 2001)."""
+
+
+class OCPINotFound(Exception):
+    """The location or EVSE the request names is not known (OCPI status 2003)."""
+
+
+class OCPIPartyRefused(Exception):
+    """The request speaks for a party its credentials do not hold (HTTP 403, nothing stored)."""
+
+
+Party = tuple[str, str]  # (country_code, party_id), upper-case
+
+
+def party_label(party: Party) -> str:
+    return "/".join(party)
+
+
+def check_party(party: Party, parties: "frozenset[Party] | None") -> None:
+    """Refuse `party` unless it is one of `parties`; None means any party (local imports)."""
+    if parties is None or party in parties:
+        return
+    held = ", ".join(sorted(party_label(p) for p in parties)) or "none"
+    raise OCPIPartyRefused(
+        f"This token may not speak for party {party_label(party)} "
+        f"(its parties: {held}). Nothing was stored."
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -343,15 +375,35 @@ def parse_cdr(payload: Any) -> CDRPayload:
         raise OCPIValidationError(format_errors(exc)) from exc
     if cdr.credit and not cdr.credit_reference_id:
         raise OCPIValidationError("credit_reference_id: Field required for a credit CDR")
-    if cdr.end_date_time < cdr.start_date_time:
+    rule = broken_content_rule(
+        start=cdr.start_date_time, end=cdr.end_date_time, energy=cdr.total_energy, credit=cdr.credit
+    )
+    if rule == END_BEFORE_START:
         raise OCPIValidationError(
             "end_date_time: the session ends before it starts (start_date_time)"
         )
-    if cdr.total_energy < 0 and not cdr.credit:
+    if rule == NEGATIVE_ENERGY:
         raise OCPIValidationError(
             "total_energy: must not be negative on a CDR that is not a credit"
         )
     return cdr
+
+
+# The CDR content rules: refused at intake (above) and checked again by rating (R5) for CDRs
+# stored before intake refused them — defined once, here.
+END_BEFORE_START = "end before start"
+NEGATIVE_ENERGY = "negative energy"
+
+
+def broken_content_rule(
+    *, start: datetime, end: datetime, energy: Decimal, credit: bool
+) -> str | None:
+    """The name of the first content rule a CDR breaks, or None."""
+    if end < start:
+        return END_BEFORE_START
+    if energy < 0 and not credit:
+        return NEGATIVE_ENERGY
+    return None
 
 
 # -- Location, EVSE, Connector ---------------------------------------------------------------
@@ -443,3 +495,25 @@ def parse_object(model: type[ModelT], payload: Any, what: str) -> ModelT:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise OCPIValidationError(format_errors(exc)) from exc
+
+
+# -- URL ids ---------------------------------------------------------------------------------
+
+
+URL_ID_LENGTHS = {"country_code": (2, 2), "party_id": (3, 3), "id": (1, 36), "uid": (1, 36)}
+
+
+def check_url_identity(payload: Any, **expected: str) -> None:
+    """The ids in the URL fit their columns, and ids repeated in the body agree with them."""
+    for field, value in expected.items():
+        shortest, longest = URL_ID_LENGTHS[field]
+        if not shortest <= len(value) <= longest:
+            raise OCPIValidationError(
+                f"URL {field} “{value[:40]}”: should have {shortest}–{longest} characters"
+            )
+    if not isinstance(payload, dict):
+        return
+    for field, value in expected.items():
+        sent = payload.get(field)
+        if sent is not None and str(sent).upper() != value.upper():
+            raise OCPIValidationError(f"{field}: “{sent}” does not match the URL (“{value}”)")
