@@ -35,7 +35,7 @@ def aggregate_per_cdr_rows(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evse_payout", "0006_jobs_roles")]
+    dependencies = [("evse_payout", "0005_security_ocpi_token_parties")]
 
     operations = [
         migrations.RemoveConstraint(

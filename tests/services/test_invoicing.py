@@ -207,6 +207,53 @@ def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_chang
     assert [(c, c.left_out_reason) for c in left_out] == [(cdr, CDRReason.ASSIGNMENT_CHANGED)]
 
 
+def test_exclusions_are_one_row_per_reason_account_and_currency_not_per_cdr():
+    first, second = PartnerAssignmentFactory(), PartnerAssignmentFactory()
+    for assignment, amounts in ((first, ("1.00", "2.25", "3.50")), (second, ("4.00",))):
+        for amount in amounts:
+            rated_cdr(assignment, excl=Decimal(amount))
+        close(assignment)
+        PartnerAssignmentFactory(evse=assignment.evse)
+
+    summary = run_invoicing(cutoff=CUTOFF)
+
+    rows = InvoiceRunExclusion.objects.filter(run_id=summary.run_id).order_by("cdr_count")
+    assert [(r.reason, r.payout_account, r.cdr_count, r.amount_excl_vat) for r in rows] == [
+        (CDRReason.ASSIGNMENT_CHANGED, second.payout_account, 1, Decimal("4.00")),
+        (CDRReason.ASSIGNMENT_CHANGED, first.payout_account, 3, Decimal("6.75")),
+    ]
+    assert [(e.reason, e.count, e.amounts) for e in summary.exclusions] == [
+        (CDRReason.ASSIGNMENT_CHANGED, 4, {"EUR": Decimal("10.75")})
+    ]
+
+
+def test_a_run_of_one_account_finds_the_cdrs_it_held_back_but_not_other_accounts():
+    mine, other = PartnerAssignmentFactory(), PartnerAssignmentFactory()
+    held = rated_cdr(mine, excl=Decimal("5.00"))
+    rated_cdr(other)
+    close(mine)
+    close(other)
+    run_invoicing(cutoff=CUTOFF)  # the other account's CDR becomes not invoiceable first
+    rated_cdr(mine, excl=Decimal("1.00"))  # a second CDR of a closed assignment: held below
+    mine_run = run_invoicing(cutoff=CUTOFF, account=mine.payout_account)
+
+    run = InvoiceRun.objects.get(pk=mine_run.run_id)
+    left_out = {(cdr.pk, cdr.left_out_reason) for cdr in left_out_cdrs(run)}
+    newer = CDR.objects.exclude(pk=held.pk).get(total_cost_excl_vat=Decimal("1.00"))
+    assert left_out == {(newer.pk, CDRReason.EVSE_UNASSIGNED)}
+    assert [(e.reason, e.count, e.amounts) for e in mine_run.exclusions] == [
+        (CDRReason.EVSE_UNASSIGNED, 1, {"EUR": Decimal("1.00")})
+    ]
+
+
+def test_a_cdr_rated_after_the_run_is_not_listed_as_left_out_by_it():
+    assignment = PartnerAssignmentFactory()
+    summary = run_invoicing(cutoff=CUTOFF)
+    rated_cdr(assignment)  # eligible: the next run takes it; this run did not leave it out
+
+    assert list(left_out_cdrs(InvoiceRun.objects.get(pk=summary.run_id))) == []
+
+
 def test_evse_assigned_again_to_the_same_account_still_pays_that_account():
     assignment = PartnerAssignmentFactory()
     cdr = rated_cdr(assignment)

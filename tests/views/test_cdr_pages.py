@@ -9,11 +9,12 @@ from django.utils import timezone
 
 from evse_payout.models import (
     CDR,
-    Assignment,
+    EVSE,
     CDRRating,
     CDRStatus,
     PayoutAccount,
 )
+from evse_payout.services.assignments import unassign_evses
 from evse_payout.services.invoicing import run_invoicing
 from evse_payout.services.rating import rate_cdr, rerate_cdrs
 from tests.factories import (
@@ -137,8 +138,8 @@ def test_run_filter_lists_the_cdrs_the_run_left_out_per_reason(viewer_client, wo
     # The run stores only counts per reason, account and currency; the page finds the CDRs again
     # by the run's rule. "own" moves to another account (assignment changed), "hotel" is taken.
     own_evse = world["cdrs"]["own"].evse
-    Assignment.objects.filter(evse=own_evse).update(unassigned_at=timezone.now())
-    AssignmentFactory(evse=own_evse, payout_account=world["hotel_account"])
+    unassign_evses(evses=EVSE.objects.filter(pk=own_evse.pk), actor=None)
+    AssignmentFactory(evse=own_evse, payout_account=PayoutAccountFactory(name="Other payouts"))
     summary = run_invoicing(cutoff=timezone.now().date() + timedelta(days=1))
     run = summary.run_id
 
