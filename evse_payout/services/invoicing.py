@@ -58,6 +58,7 @@ from django.db.models import (
     DateTimeField,
     Exists,
     F,
+    FilteredRelation,
     Max,
     Min,
     OuterRef,
@@ -199,25 +200,15 @@ class _Candidates:
     eligible: Q
 
 
-def _eligibility() -> tuple[Q, Case]:
-    """Which rated CDRs a run takes, and for the others the one reason why not ("" if taken)."""
-    open_assignment = Exists(_open_assignment())
+def _eligibility() -> Q:
+    """Which of the pending CDRs a run takes."""
     same_account = Exists(_open_assignment().filter(payout_account=OuterRef("payout_account")))
     account_currency = Exists(
         PayoutAccount.objects.filter(pk=OuterRef("payout_account"), currency=OuterRef("currency"))
     )
     # A credit reverses money owed to the account its original was rated for, wherever the EVSE
     # is assigned now (its EVSE may even be unknown): it follows the account, not the assignment.
-    follows_account = Q(credit=True) | same_account
-    charge = Q(credit=False)
-    reason = Case(
-        When(charge & ~open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
-        When(charge & ~same_account, then=Value(CDRReason.ASSIGNMENT_CHANGED.value)),
-        When(~account_currency, then=Value(CDRReason.CURRENCY_MISMATCH.value)),
-        default=Value(""),
-        output_field=CharField(),
-    )
-    return follows_account & account_currency, reason
+    return (Q(credit=True) | same_account) & account_currency
 
 
 def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
@@ -226,8 +217,30 @@ def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candi
     ).order_by()
     if account is not None:
         pending = pending.filter(payout_account=account)
-    eligible, _ = _eligibility()
-    return _Candidates(pending=pending, eligible=eligible)
+    return _Candidates(pending=pending, eligible=_eligibility())
+
+
+def _left_out_reason() -> Case:
+    """Why a CDR is left out ("" if a run would take it): a not invoiceable CDR for its own
+    reason; a rated one as `_eligibility` decides, from joins (an EVSE has one open assignment),
+    not correlated subqueries, whose per-row cost estimate makes PostgreSQL JIT-compile the
+    query for seconds."""
+    charge = Q(credit=False)
+    no_open_assignment = Q(open_assignment__pk__isnull=True)
+    return Case(
+        When(status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
+        When(charge & no_open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
+        When(
+            charge & ~Q(open_assignment__payout_account=F("payout_account")),
+            then=Value(CDRReason.ASSIGNMENT_CHANGED.value),
+        ),
+        When(
+            ~Q(payout_account__currency=F("currency")),
+            then=Value(CDRReason.CURRENCY_MISMATCH.value),
+        ),
+        default=Value(""),
+        output_field=CharField(),
+    )
 
 
 def left_out_cdrs(run: InvoiceRun) -> QuerySet:
@@ -250,13 +263,12 @@ def left_out_cdrs(run: InvoiceRun) -> QuerySet:
             Q(payout_account=run.payout_account_id)
             | Q(status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
         )
-    _, rated_reason = _eligibility()
-    reason = Case(
-        When(status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
-        default=rated_reason,
-        output_field=CharField(),
+    open_assignment = FilteredRelation(
+        "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
     )
-    return cdrs.annotate(left_out_reason=reason).exclude(left_out_reason="")
+    return cdrs.annotate(
+        open_assignment=open_assignment, left_out_reason=_left_out_reason()
+    ).exclude(left_out_reason="")
 
 
 def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
