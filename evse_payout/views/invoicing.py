@@ -138,9 +138,11 @@ def invoice_run_detail(request, pk):
     )
 
 
-def _draft_summary(statements) -> dict:
-    """What "Finalize" will number: the drafts, their CDR count and net payout per currency."""
-    drafts = [s for s in statements if s.status == InvoiceStatus.DRAFT]
+def _draft_summary(invoices) -> dict:
+    """What "Finalize" will do: the draft statements it numbers (their CDR count and net payout
+    per currency) and the draft internal revenue reports it closes without a number."""
+    drafts = [i for i in invoices if i.status == InvoiceStatus.DRAFT and not i.is_revenue_report]
+    reports = [i for i in invoices if i.status == InvoiceStatus.DRAFT and i.is_revenue_report]
     payouts: dict[str, Decimal] = {}
     for statement in drafts:
         payouts[statement.currency] = (
@@ -148,6 +150,7 @@ def _draft_summary(statements) -> dict:
         )
     return {
         "drafts": drafts,
+        "reports": reports,
         "cdr_count": format_count(sum(s.cdr_count for s in drafts)),
         "payouts": [format_money(amount, currency) for currency, amount in sorted(payouts.items())],
     }
@@ -173,7 +176,7 @@ def invoice_run_finalize(request, pk):
     run = get_object_or_404(InvoiceRun, pk=pk)
     if request.method == "GET":
         context = {"title": "Finalize all draft statements", "run": run}
-        context |= _draft_summary(list(run_statements(run)))
+        context |= _draft_summary(list(run.invoices.select_related("payout_account")))
         return render(request, "evse_payout/invoice_confirm_finalize.html", context)
     try:
         finalized = finalize_run(run=run, actor=request.user)
