@@ -119,9 +119,30 @@ class NewestHistoryMixin:
 
 @admin.register(SubCPO)
 class SubCPOAdmin(admin.ModelAdmin):
-    list_display = ["name", "country", "vat_number", "is_active"]
-    list_filter = ["is_active", "country"]
-    search_fields = ["name", "vat_number"]
+    list_display = [
+        "name",
+        "country",
+        "vat_status",
+        "vat_number",
+        "agreement_reference",
+        "agreement_valid_until",
+        "is_active",
+    ]
+    list_filter = ["is_active", "country", "vat_status"]
+    search_fields = ["name", "vat_number", "agreement_reference"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active"]}),
+        ("Address", {"fields": ["street", "building_number", "postal_code", "city", "country"]}),
+        ("VAT", {"fields": ["vat_status", "vat_number"]}),
+        (
+            "Self-billing agreement",
+            {
+                "fields": ["agreement_reference", "agreement_signed_on", "agreement_valid_until"],
+                "description": "The CPO may invoice on the Sub-CPO's behalf only under this "
+                "agreement; statements cannot be finalized without it.",
+            },
+        ),
+    ]
 
 
 @admin.register(Location)

@@ -8,7 +8,16 @@ from .invoicing import (
     InvoiceRunExclusion,
     InvoiceStatus,
 )
-from .network import EVSE, PHASES, Connector, EVSEStatus, Location, PowerType, SubCPO
+from .network import (
+    EVSE,
+    PHASES,
+    Connector,
+    EVSEStatus,
+    Location,
+    PowerType,
+    SubCPO,
+    VatStatus,
+)
 
 __all__ = [
     "CDR",
@@ -34,4 +43,5 @@ __all__ = [
     "PowerType",
     "SubCPO",
     "UnassignReason",
+    "VatStatus",
 ]
