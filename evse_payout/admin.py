@@ -20,6 +20,8 @@ from .models import (
     AuditEvent,
     CDRRating,
     Connector,
+    Document,
+    DocumentNumberSequence,
     Invoice,
     InvoiceNumberSequence,
     InvoiceRun,
@@ -28,6 +30,7 @@ from .models import (
     OCPIToken,
     PayoutAccount,
     SubCPO,
+    VatRate,
 )
 from .services.assignments import (
     AssignmentError,
@@ -438,6 +441,41 @@ class InvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Lines")
     def lines(self, invoice):
         return changelist_link(CDR, "CDRs on this statement", invoice__id__exact=invoice.pk)
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    """Editable: a rate change is a new row from its first day, after ending the old one."""
+
+    list_display = ["country", "rate", "valid_from", "valid_until"]
+    list_filter = ["country"]
+    search_fields = ["=country"]
+
+
+@admin.register(Document)
+class DocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: documents are issued at finalize and reversed only by credit notes."""
+
+    list_display = [
+        "number",
+        "kind",
+        "invoice",
+        "issue_date",
+        "net",
+        "vat_category",
+        "vat",
+        "total",
+        "currency",
+    ]
+    list_filter = ["kind", "vat_category", "currency"]
+    list_select_related = ["invoice"]
+    search_fields = ["=number", "=invoice__number", "seller_name", "buyer_name"]
+    show_full_result_count = False
+
+
+@admin.register(DocumentNumberSequence)
+class DocumentNumberSequenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["series", "year", "last_number"]
 
 
 @admin.register(InvoiceRunExclusion)

@@ -113,3 +113,8 @@ def vat_number_country(vat_number: str) -> str:
 def country_alpha2(alpha3: str) -> str:
     country = pycountry.countries.get(alpha_3=alpha3) if alpha3 else None
     return country.alpha_2 if country else ""
+
+
+def country_name_alpha2(alpha2: str) -> str:
+    country = pycountry.countries.get(alpha_2=alpha2) if alpha2 else None
+    return getattr(country, "common_name", None) or getattr(country, "name", alpha2 or "")

@@ -29,6 +29,15 @@ def roles(db):
 
 
 @pytest.fixture
+def vat_rates(db):
+    """The VAT rates of migration 0006; transactional tests flush them, so seed them again."""
+    migration = importlib.import_module(
+        "evse_payout.migrations.0006_documents_vat_rates_and_documents"
+    )
+    migration.seed_standard_rates(apps, None)
+
+
+@pytest.fixture
 def viewer(roles):
     return UserFactory(username="viewer", groups=[VIEWER])
 

@@ -12,73 +12,118 @@ def not_registered_without_vat_number(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evse_payout', '0004_cdr_account_newest_index'),
+        ("evse_payout", "0004_cdr_account_newest_index"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='subcpo',
-            name='agreement_reference',
-            field=models.CharField(blank=True, max_length=64, verbose_name='self-billing agreement reference'),
+            model_name="subcpo",
+            name="agreement_reference",
+            field=models.CharField(
+                blank=True, max_length=64, verbose_name="self-billing agreement reference"
+            ),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='agreement_signed_on',
-            field=models.DateField(blank=True, null=True, verbose_name='self-billing agreement signed on'),
+            model_name="subcpo",
+            name="agreement_signed_on",
+            field=models.DateField(
+                blank=True, null=True, verbose_name="self-billing agreement signed on"
+            ),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='agreement_valid_until',
-            field=models.DateField(blank=True, help_text='Empty: until terminated.', null=True, verbose_name='self-billing agreement valid until'),
+            model_name="subcpo",
+            name="agreement_valid_until",
+            field=models.DateField(
+                blank=True,
+                help_text="Empty: until terminated.",
+                null=True,
+                verbose_name="self-billing agreement valid until",
+            ),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='building_number',
+            model_name="subcpo",
+            name="building_number",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='city',
+            model_name="subcpo",
+            name="city",
             field=models.CharField(blank=True, max_length=35),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='postal_code',
+            model_name="subcpo",
+            name="postal_code",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='street',
+            model_name="subcpo",
+            name="street",
             field=models.CharField(blank=True, max_length=70),
         ),
         migrations.AddField(
-            model_name='subcpo',
-            name='vat_status',
-            field=models.CharField(choices=[('registered', 'VAT registered'), ('not_registered', 'Not registered for VAT'), ('exempt', 'Exempt from VAT')], default='registered', max_length=16, verbose_name='VAT status'),
+            model_name="subcpo",
+            name="vat_status",
+            field=models.CharField(
+                choices=[
+                    ("registered", "VAT registered"),
+                    ("not_registered", "Not registered for VAT"),
+                    ("exempt", "Exempt from VAT"),
+                ],
+                default="registered",
+                max_length=16,
+                verbose_name="VAT status",
+            ),
         ),
         migrations.AlterField(
-            model_name='subcpo',
-            name='country',
-            field=models.CharField(help_text='ISO 3166-1 alpha-3, e.g. BEL. The country of its address and of its VAT.', max_length=3, validators=[evse_payout.validators.validate_country_alpha3]),
+            model_name="subcpo",
+            name="country",
+            field=models.CharField(
+                help_text="ISO 3166-1 alpha-3, e.g. BEL. The country of its address and of its VAT.",
+                max_length=3,
+                validators=[evse_payout.validators.validate_country_alpha3],
+            ),
         ),
         migrations.AlterField(
-            model_name='subcpo',
-            name='vat_number',
-            field=models.CharField(blank=True, help_text='EU VAT number with its country prefix, e.g. BE0123456749. Checked offline.', max_length=32, validators=[evse_payout.validators.validate_vat_number], verbose_name='VAT number'),
+            model_name="subcpo",
+            name="vat_number",
+            field=models.CharField(
+                blank=True,
+                help_text="EU VAT number with its country prefix, e.g. BE0123456749. Checked offline.",
+                max_length=32,
+                validators=[evse_payout.validators.validate_vat_number],
+                verbose_name="VAT number",
+            ),
         ),
         migrations.RunPython(not_registered_without_vat_number, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='subcpo',
-            constraint=models.CheckConstraint(condition=models.Q(('vat_status__in', ['registered', 'not_registered', 'exempt'])), name='subcpo_vat_status_valid'),
+            model_name="subcpo",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("vat_status__in", ["registered", "not_registered", "exempt"])),
+                name="subcpo_vat_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subcpo',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('vat_status', 'registered'), _negated=True), models.Q(('vat_number', ''), _negated=True), _connector='OR'), name='subcpo_registered_has_vat_number'),
+            model_name="subcpo",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("vat_status", "registered"), _negated=True),
+                    models.Q(("vat_number", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="subcpo_registered_has_vat_number",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subcpo',
-            constraint=models.CheckConstraint(condition=models.Q(('agreement_valid_until__isnull', True), ('agreement_signed_on__isnull', True), ('agreement_valid_until__gte', models.F('agreement_signed_on')), _connector='OR'), name='subcpo_agreement_valid_after_signed'),
+            model_name="subcpo",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("agreement_valid_until__isnull", True),
+                    ("agreement_signed_on__isnull", True),
+                    ("agreement_valid_until__gte", models.F("agreement_signed_on")),
+                    _connector="OR",
+                ),
+                name="subcpo_agreement_valid_after_signed",
+            ),
         ),
     ]

@@ -1,6 +1,14 @@
 from .accounts import PayoutAccount
 from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
+from .documents import (
+    CREDIT_NOTE_OF,
+    Document,
+    DocumentKind,
+    DocumentNumberSequence,
+    VatCategory,
+    VatRate,
+)
 from .invoicing import (
     Invoice,
     InvoiceNumberSequence,
@@ -20,6 +28,12 @@ from .network import (
 )
 
 __all__ = [
+    "CREDIT_NOTE_OF",
+    "Document",
+    "DocumentKind",
+    "DocumentNumberSequence",
+    "VatCategory",
+    "VatRate",
     "CDR",
     "EVSE",
     "PHASES",

@@ -1,0 +1,65 @@
+"""Statements and Sub-CPOs for document tests, with money written by hand."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from evse_payout.models import Invoice, InvoiceRun, InvoiceStatus, VatStatus
+from tests.factories import PayoutAccountFactory, SubCPOFactory
+
+ISSUED_ON = date(2026, 11, 30)
+
+# (alpha-3 country, VAT status, a valid VAT number of that country or "")
+PAYEES = {
+    "be_registered": ("BEL", VatStatus.REGISTERED, "BE0207451227"),
+    "nl_registered": ("NLD", VatStatus.REGISTERED, "NL812345605B01"),
+    "de_registered": ("DEU", VatStatus.REGISTERED, "DE287654324"),
+    "be_not_registered": ("BEL", VatStatus.NOT_REGISTERED, ""),
+    "be_exempt": ("BEL", VatStatus.EXEMPT, "BE0456123001"),
+}
+
+
+def payee(case: str, **overrides):
+    country, status, vat_number = PAYEES[case]
+    fields = {
+        "name": f"Payee {case}",
+        "country": country,
+        "vat_status": status,
+        "vat_number": vat_number,
+        "street": "Havenlaan",
+        "building_number": "86C",
+        "postal_code": "1000",
+        "city": "Brussel",
+        "agreement_reference": "SBA-2025-017",
+        "agreement_signed_on": date(2025, 1, 15),
+    }
+    return SubCPOFactory(**{**fields, **overrides})
+
+
+def statement(
+    sub_cpo=None,
+    *,
+    excl: str = "1234.56",
+    fees: str = "123.46",
+    status: str = InvoiceStatus.FINAL,
+    number: str | None = "PS-2026-000042",
+    currency: str = "EUR",
+) -> Invoice:
+    """A payout statement with the given totals (no lines): collected excl. VAT and fees."""
+    account = PayoutAccountFactory(holder=sub_cpo, currency=currency)
+    run = InvoiceRun.objects.create(cutoff=date(2026, 11, 1), created_at=timezone.now())
+    excl_vat, fee = Decimal(excl), Decimal(fees)
+    return Invoice.objects.create(
+        run=run,
+        payout_account=account,
+        currency=currency,
+        status=status,
+        number=number,
+        period_start=datetime(2026, 10, 1, 6, 30, tzinfo=UTC),
+        period_end=datetime(2026, 10, 31, 21, 0, tzinfo=UTC),
+        total_excl_vat=excl_vat,
+        total_fees=fee,
+        net_payout=excl_vat - fee,
+        created_at=timezone.now(),
+    )
