@@ -1,5 +1,6 @@
 """Statements and Sub-CPOs for document tests, with money written by hand."""
 
+import itertools
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from evse_payout.models import Invoice, InvoiceRun, InvoiceStatus, VatStatus
 from tests.factories import PayoutAccountFactory, SubCPOFactory
 
 ISSUED_ON = date(2026, 11, 30)
+_STATEMENT_NUMBERS = itertools.count(42)
 
 # (alpha-3 country, VAT status, a valid VAT number of that country or "")
 PAYEES = {
@@ -43,13 +45,15 @@ def statement(
     excl: str = "1234.56",
     fees: str = "123.46",
     status: str = InvoiceStatus.FINAL,
-    number: str | None = "PS-2026-000042",
+    number: str | None = "",
     currency: str = "EUR",
 ) -> Invoice:
     """A payout statement with the given totals (no lines): collected excl. VAT and fees."""
     account = PayoutAccountFactory(holder=sub_cpo, currency=currency)
     run = InvoiceRun.objects.create(cutoff=date(2026, 11, 1), created_at=timezone.now())
     excl_vat, fee = Decimal(excl), Decimal(fees)
+    if number == "":
+        number = f"PS-2026-{next(_STATEMENT_NUMBERS):06d}"
     return Invoice.objects.create(
         run=run,
         payout_account=account,
