@@ -1,13 +1,19 @@
 """Statements and Sub-CPOs for document tests, with money written by hand."""
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
-from evse_payout.models import Invoice, InvoiceRun, InvoiceStatus, VatStatus
-from tests.factories import PayoutAccountFactory, SubCPOFactory
+from evse_payout.models import CDR, CDRStatus, Invoice, InvoiceRun, InvoiceStatus, VatStatus
+from tests.factories import (
+    CDRFactory,
+    EVSEFactory,
+    LocationFactory,
+    PayoutAccountFactory,
+    SubCPOFactory,
+)
 
 ISSUED_ON = date(2026, 11, 30)
 _STATEMENT_NUMBERS = itertools.count(42)
@@ -67,3 +73,26 @@ def statement(
         net_payout=excl_vat - fee,
         created_at=timezone.now(),
     )
+
+
+def add_lines(invoice: Invoice, count: int, *, excl, fee) -> list:
+    """`count` invoiced CDRs on the statement; `excl(i)` and `fee(i)` give line i's amounts."""
+    evse = EVSEFactory(location=LocationFactory(owner=invoice.payout_account.holder))
+    start = datetime(2026, 10, 1, 6, 0, tzinfo=UTC)
+    cdrs = [
+        CDRFactory.build(
+            evse=evse,
+            cdr_id=f"STMT{invoice.pk}-{i:05d}",
+            start_date_time=start + timedelta(minutes=30 * i),
+            end_date_time=start + timedelta(minutes=30 * i + 20),
+            total_cost_excl_vat=excl(i),
+            total_cost_incl_vat=excl(i),
+            fee=fee(i),
+            payout=excl(i) - fee(i),
+            status=CDRStatus.INVOICED,
+            payout_account=invoice.payout_account,
+            invoice=invoice,
+        )
+        for i in range(1, count + 1)
+    ]
+    return CDR.objects.bulk_create(cdrs)
