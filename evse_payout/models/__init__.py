@@ -3,9 +3,11 @@ from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIToken
 from .documents import (
     CREDIT_NOTE_OF,
+    CancelledStatementLine,
     Document,
     DocumentKind,
     DocumentNumberSequence,
+    StatementCancellation,
     VatCategory,
     VatRate,
 )
@@ -29,6 +31,7 @@ from .network import (
 
 __all__ = [
     "CREDIT_NOTE_OF",
+    "CancelledStatementLine",
     "Document",
     "DocumentKind",
     "DocumentNumberSequence",
@@ -55,6 +58,7 @@ __all__ = [
     "OCPIToken",
     "PayoutAccount",
     "PowerType",
+    "StatementCancellation",
     "SubCPO",
     "UnassignReason",
     "VatStatus",

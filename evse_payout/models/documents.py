@@ -214,3 +214,37 @@ class Document(models.Model):
     def party(self, role: str) -> dict[str, str]:
         """The frozen copy of `seller` or `buyer`, keyed without the prefix."""
         return {name[len(role) + 1 :]: getattr(self, name) for name in _party_fields(role)}
+
+
+class StatementCancellation(models.Model):
+    """A final statement cancelled with credit notes: when, by whom, and how many CDRs returned."""
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="cancellation")
+    at = models.DateTimeField()
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    by_label = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    cdr_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"Cancellation of {self.invoice}"
+
+
+class CancelledStatementLine(models.Model):
+    """A line of a cancelled statement, kept as it was: its CDR went back to `rated` (and may be
+    re-rated and invoiced again), so the fee and payout on the cancelled documents are copied."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="cancelled_lines")
+    cdr = models.ForeignKey("CDR", on_delete=models.PROTECT, related_name="+")
+    fee = models.DecimalField(max_digits=16, decimal_places=4)
+    payout = models.DecimalField(max_digits=16, decimal_places=4)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "cdr"], name="cancelled_line_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.invoice}: {self.cdr_id}"

@@ -1,4 +1,4 @@
-"""Issue the tax documents of a Sub-CPO statement, and reverse them with credit notes.
+"""Issue the tax documents of a Sub-CPO statement, and cancel a statement with credit notes.
 
 `issue_statement_documents` writes the self-billed invoice and the CPO's fee invoice of a statement;
 `credit_statement_documents` writes the credit notes that reverse them exactly. Each document takes
@@ -13,19 +13,28 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BigIntegerField, Value
 from django.utils import timezone
 
 from ..models import (
+    CDR,
     CREDIT_NOTE_OF,
+    AuditAction,
+    CancelledStatementLine,
+    CDRStatus,
     Document,
     DocumentKind,
     DocumentNumberSequence,
     Invoice,
+    InvoiceStatus,
+    StatementCancellation,
     SubCPO,
     VatStatus,
 )
 from ..models.documents import NUMBER_PREFIXES
 from ..money import round_money
+from .audit import actor_label, record_audit_event
+from .invoicing import _insert_select
 from .vat import VatError, VatTreatment, fee_vat, self_billed_vat
 
 NUMBER_FORMAT = "{prefix}-{year}-{number:06d}"
@@ -282,3 +291,83 @@ def _credit_note(original: Document, *, actor, issued_on: date) -> Document:
         **{f"seller_{name}": value for name, value in original.party("seller").items()},
         **{f"buyer_{name}": value for name, value in original.party("buyer").items()},
     )
+
+
+class CancelError(Exception):
+    """The statement cannot be cancelled; the message says why. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    """What cancelling a statement would do: the credit notes' amounts and the CDRs released."""
+
+    invoice: Invoice
+    documents: list[Document]
+    cdr_count: int
+
+
+def _cancel_problem(invoice: Invoice) -> str | None:
+    if invoice.status != InvoiceStatus.FINAL:
+        return f"{invoice} is {invoice.get_status_display().lower()}: only a final statement is cancelled with credit notes."
+    if StatementCancellation.objects.filter(invoice=invoice).exists():
+        return f"{invoice} is already cancelled."
+    if not invoice.documents.filter(kind=DocumentKind.SELF_BILLED_INVOICE).exists():
+        return f"{invoice} has no self-billed invoice to credit."
+    return None
+
+
+def cancel_preview(*, invoice: Invoice) -> CancelPreview:
+    """The amounts a cancellation would credit, for its confirmation page; raises CancelError."""
+    problem = _cancel_problem(invoice)
+    if problem:
+        raise CancelError(problem)
+    documents = list(invoice.documents.filter(kind__in=list(CREDIT_NOTE_OF)).order_by("pk"))
+    return CancelPreview(
+        invoice=invoice, documents=documents, cdr_count=CDR.objects.filter(invoice=invoice).count()
+    )
+
+
+def cancel_statement(*, invoice: Invoice, actor, reason: str = "") -> StatementCancellation:
+    """Cancel a final statement: credit notes reverse its documents exactly, its lines are kept
+    as they were, and its CDRs return to `rated` for the next run. Audited."""
+    with transaction.atomic():
+        locked = (
+            Invoice.objects.select_for_update().select_related("payout_account").get(pk=invoice.pk)
+        )
+        problem = _cancel_problem(locked)
+        if problem:
+            raise CancelError(problem + " Nothing was changed.")
+        now = timezone.now()
+        lines = CDR.objects.filter(invoice=locked)
+        _insert_select(
+            CancelledStatementLine,
+            ["invoice", "cdr", "fee", "payout"],
+            lines.order_by().values_list(
+                Value(locked.pk, output_field=BigIntegerField()), "pk", "fee", "payout"
+            ),
+        )
+        released = lines.update(invoice=None, status=CDRStatus.RATED)
+        credit_notes = credit_statement_documents(
+            invoice=locked, actor=actor, issued_on=timezone.localdate(now)
+        )
+        cancellation = StatementCancellation.objects.create(
+            invoice=locked,
+            at=now,
+            by=actor,
+            by_label=actor_label(actor),
+            reason=reason,
+            cdr_count=released,
+        )
+        numbers = [note.number for note in credit_notes]
+        record_audit_event(
+            action=AuditAction.INVOICE_CANCEL,
+            actor=actor,
+            payout_account=locked.payout_account,
+            object_count=released,
+            summary=(
+                f"Cancelled payout statement {locked.number} of “{locked.payout_account}” with "
+                f"credit notes {', '.join(numbers)}; {released:,} CDRs rated again"
+            ),
+            details={"invoice": locked.pk, "number": locked.number, "credit_notes": numbers},
+        )
+    return cancellation

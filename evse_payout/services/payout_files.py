@@ -10,7 +10,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from sepaxml import SepaTransfer
 
-from ..models import CDR, Invoice, InvoiceRun, InvoiceStatus
+from ..models import (
+    CDR,
+    CancelledStatementLine,
+    Invoice,
+    InvoiceRun,
+    InvoiceStatus,
+    StatementCancellation,
+)
 from ..validators import validate_bic, validate_iban
 from .invoicing import line_amounts
 
@@ -47,25 +54,39 @@ class _Line:
         return value
 
 
+LINE_FIELDS = (
+    "cdr_id",
+    "start_date_time",
+    "end_date_time",
+    "evse__evse_id",
+    "evse_id_raw",
+    "location__name",
+    "location__city",
+    "total_energy",
+    "total_cost_excl_vat",
+    "total_cost_incl_vat",
+    "fee",
+    "payout",
+    "credit",
+)
+
+
 def statement_lines(invoice: Invoice):
+    """The statement's lines as tuples of LINE_FIELDS, oldest first.
+
+    A cancelled statement's CDRs went back to `rated`: its lines are the copies kept at cancel.
+    """
+    if StatementCancellation.objects.filter(invoice=invoice).exists():
+        kept = {"fee", "payout"}
+        return (
+            CancelledStatementLine.objects.filter(invoice=invoice)
+            .order_by("cdr__end_date_time", "cdr__pk")
+            .values_list(*(name if name in kept else f"cdr__{name}" for name in LINE_FIELDS))
+        )
     return (
         CDR.objects.filter(invoice=invoice)
         .order_by("end_date_time", "pk")
-        .values_list(
-            "cdr_id",
-            "start_date_time",
-            "end_date_time",
-            "evse__evse_id",
-            "evse_id_raw",
-            "location__name",
-            "location__city",
-            "total_energy",
-            "total_cost_excl_vat",
-            "total_cost_incl_vat",
-            "fee",
-            "payout",
-            "credit",
-        )
+        .values_list(*LINE_FIELDS)
     )
 
 
