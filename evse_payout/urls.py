@@ -1,6 +1,6 @@
 """Every views module declares its own routes; this joins them under the `evse_payout` namespace."""
 
-from .views import accounts, assignments, cdrs, evses, home, invoicing
+from .views import accounts, assignments, cdrs, documents, evses, home, invoicing
 
 app_name = "evse_payout"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     *evses.urlpatterns,
     *cdrs.urlpatterns,
     *invoicing.urlpatterns,
+    *documents.urlpatterns,
 ]

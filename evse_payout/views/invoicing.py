@@ -34,6 +34,7 @@ from ..tables.invoicing import (
     format_money,
     statement_label,
 )
+from .documents import statement_documents_context
 
 VIEW_RUN = "evse_payout.view_invoicerun"
 VIEW_INVOICE = "evse_payout.view_invoice"
@@ -212,6 +213,7 @@ def invoice_detail(request, pk):
             },
             "can_change": request.user.has_perm(CHANGE_INVOICE)
             and invoice.status == InvoiceStatus.DRAFT,
+            **statement_documents_context(invoice, request.user),
         },
     )
 

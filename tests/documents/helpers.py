@@ -95,4 +95,6 @@ def add_lines(invoice: Invoice, count: int, *, excl, fee) -> list:
         )
         for i in range(1, count + 1)
     ]
+    invoice.cdr_count += count
+    invoice.save(update_fields=["cdr_count"])
     return CDR.objects.bulk_create(cdrs)
