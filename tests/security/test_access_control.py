@@ -3,6 +3,7 @@ needs its permission, also when the POST is forged; CSRF on every form; no open 
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -12,7 +13,15 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from evse_payout.models import Assignment, Invoice, InvoiceRun, InvoiceStatus, PayoutAccount
+from evse_payout.models import (
+    Assignment,
+    Document,
+    DocumentKind,
+    Invoice,
+    InvoiceRun,
+    InvoiceStatus,
+    PayoutAccount,
+)
 from evse_payout.services.assignments import deactivate_payout_account
 from tests.factories import (
     AssignmentFactory,
@@ -53,7 +62,24 @@ class World:
             period_start=now - timedelta(days=30),
             period_end=now,
         )
+        self.document = Document.objects.create(
+            invoice=self.invoice,
+            kind=DocumentKind.FEE_INVOICE,
+            number="FE-2026-000001",
+            issue_date=now.date(),
+            currency="EUR",
+            period_start=now.date(),
+            period_end=now.date(),
+            net=Decimal("1.00"),
+            vat_rate=Decimal("21.00"),
+            vat=Decimal("0.21"),
+            total=Decimal("1.21"),
+            vat_category="S",
+            vat_treatment="Belgium VAT at 21 %",
+            created_at=now,
+        )
         self.pks = {
+            "document": self.document.pk,
             "account": self.account.pk,
             "evse": self.unassigned.pk,
             "cdr": self.cdr.pk,
@@ -63,7 +89,7 @@ class World:
 
     def pk_for(self, name: str) -> int:
         """The object a `<int:pk>` of our own URL names (by the URL name's leading noun)."""
-        for noun in ("invoice_run", "invoice", "account", "evse", "cdr"):
+        for noun in ("invoice_run", "invoice", "document", "account", "evse", "cdr"):
             if name.startswith(noun):
                 return self.pks[noun]
         raise AssertionError(f"No object for URL {name}")
@@ -278,6 +304,8 @@ ACTIONS = [
     _action("invoice_run_sepa", "get", None, {FINANCE, SUPERUSER}, pk="invoice_run"),
     _action("invoice_finalize", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action("invoice_discard", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
+    _action("invoice_cancel", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
+    _action("invoice_run_sepa_09", "get", None, {FINANCE, SUPERUSER}, pk="invoice_run"),
 ]
 
 
