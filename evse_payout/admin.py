@@ -18,6 +18,7 @@ from .models import (
     EVSE,
     Assignment,
     AuditEvent,
+    CancelledStatementLine,
     CDRRating,
     Connector,
     Document,
@@ -29,6 +30,7 @@ from .models import (
     Location,
     OCPIToken,
     PayoutAccount,
+    StatementCancellation,
     SubCPO,
     VatRate,
 )
@@ -470,6 +472,22 @@ class DocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["kind", "vat_category", "currency"]
     list_select_related = ["invoice"]
     search_fields = ["=number", "=invoice__number", "seller_name", "buyer_name"]
+    show_full_result_count = False
+
+
+@admin.register(StatementCancellation)
+class StatementCancellationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["invoice", "at", "by_label", "cdr_count", "reason"]
+    list_select_related = ["invoice"]
+    search_fields = ["=invoice__number"]
+
+
+@admin.register(CancelledStatementLine)
+class CancelledStatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["invoice", "cdr", "fee", "payout"]
+    list_select_related = ["invoice", "cdr"]
+    raw_id_fields = ["invoice", "cdr"]
+    search_fields = ["=invoice__number", "=cdr__cdr_id"]
     show_full_result_count = False
 
 
