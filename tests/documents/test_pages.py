@@ -112,3 +112,13 @@ def test_a_partial_page_of_lines_is_not_printed_under_the_totals(viewer_client):
     assert 'class="module statement-lines partial"' in page
     assert "This page shows lines 1–25 of 30" in page
     assert "The 30 lines are not printed from this page: print the PDF" in page
+
+
+def test_a_cancelled_statement_points_to_its_kept_lines(finance_client, final_statement):
+    finance_client.post(reverse("evse_payout:invoice_cancel", args=[final_statement.pk]))
+    page = finance_client.get(detail(final_statement)).content.decode()
+    assert "This statement is cancelled: its CDRs are rated again for the next run." in page
+    csv_text = b"".join(
+        finance_client.get(reverse("evse_payout:invoice_csv", args=[final_statement.pk]))
+    ).decode()
+    assert csv_text.count("\n") == 3  # header and the two kept lines
