@@ -37,6 +37,14 @@ def vat_rates(db):
     migration.seed_standard_rates(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _vat_rates_after_flush(request):
+    """Finalizing issues VAT documents: transactional tests start flushed, so seed the rates."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("vat_rates")
+
+
 @pytest.fixture
 def viewer(roles):
     return UserFactory(username="viewer", groups=[VIEWER])
