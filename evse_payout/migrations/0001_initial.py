@@ -9,6 +9,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -17,1090 +18,442 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="EVSE",
+            name='EVSE',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("country_code", models.CharField(max_length=2)),
-                ("party_id", models.CharField(max_length=3)),
-                ("uid", models.CharField(max_length=36, verbose_name="OCPI uid")),
-                (
-                    "evse_id",
-                    models.CharField(
-                        help_text="eMI3, e.g. BE*BEC*E041503003.",
-                        max_length=48,
-                        validators=[evse_payout.validators.validate_evse_id],
-                        verbose_name="EVSE ID",
-                    ),
-                ),
-                (
-                    "power_type",
-                    models.CharField(
-                        choices=[
-                            ("AC_1_PHASE", "AC 1-phase"),
-                            ("AC_2_PHASE", "AC 2-phase"),
-                            ("AC_2_PHASE_SPLIT", "AC 2-phase split"),
-                            ("AC_3_PHASE", "AC 3-phase"),
-                            ("DC", "DC"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "output_kw",
-                    models.DecimalField(
-                        decimal_places=2,
-                        max_digits=8,
-                        validators=[django.core.validators.MinValueValidator(0)],
-                        verbose_name="output (kW)",
-                    ),
-                ),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("AVAILABLE", "Available"),
-                            ("BLOCKED", "Blocked"),
-                            ("CHARGING", "Charging"),
-                            ("INOPERATIVE", "Inoperative"),
-                            ("OUTOFORDER", "Outoforder"),
-                            ("PLANNED", "Planned"),
-                            ("REMOVED", "Removed"),
-                            ("RESERVED", "Reserved"),
-                            ("UNKNOWN", "Unknown"),
-                        ],
-                        default="AVAILABLE",
-                        max_length=12,
-                    ),
-                ),
-                ("last_updated", models.DateTimeField(blank=True, null=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('country_code', models.CharField(max_length=2)),
+                ('party_id', models.CharField(max_length=3)),
+                ('uid', models.CharField(max_length=36, verbose_name='OCPI uid')),
+                ('evse_id', models.CharField(help_text='eMI3, e.g. BE*BEC*E041503003.', max_length=48, validators=[evse_payout.validators.validate_evse_id], verbose_name='EVSE ID')),
+                ('power_type', models.CharField(choices=[('AC_1_PHASE', 'AC 1-phase'), ('AC_2_PHASE', 'AC 2-phase'), ('AC_2_PHASE_SPLIT', 'AC 2-phase split'), ('AC_3_PHASE', 'AC 3-phase'), ('DC', 'DC')], max_length=16)),
+                ('output_kw', models.DecimalField(decimal_places=2, max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='output (kW)')),
+                ('status', models.CharField(choices=[('AVAILABLE', 'Available'), ('BLOCKED', 'Blocked'), ('CHARGING', 'Charging'), ('INOPERATIVE', 'Inoperative'), ('OUTOFORDER', 'Outoforder'), ('PLANNED', 'Planned'), ('REMOVED', 'Removed'), ('RESERVED', 'Reserved'), ('UNKNOWN', 'Unknown')], default='AVAILABLE', max_length=12)),
+                ('last_updated', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                "verbose_name": "EVSE",
-                "verbose_name_plural": "EVSEs",
-                "ordering": ["evse_id", "pk"],
+                'verbose_name': 'EVSE',
+                'verbose_name_plural': 'EVSEs',
+                'ordering': ['evse_id', 'pk'],
             },
         ),
         migrations.CreateModel(
-            name="InvoiceNumberSequence",
+            name='InvoiceNumberSequence',
             fields=[
-                ("year", models.PositiveIntegerField(primary_key=True, serialize=False)),
-                ("last_number", models.PositiveIntegerField(default=0)),
+                ('year', models.PositiveIntegerField(primary_key=True, serialize=False)),
+                ('last_number', models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name="Location",
+            name='Location',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("country_code", models.CharField(max_length=2)),
-                ("party_id", models.CharField(max_length=3)),
-                ("location_id", models.CharField(max_length=36, verbose_name="OCPI location id")),
-                ("name", models.CharField(blank=True, max_length=255)),
-                ("address", models.CharField(max_length=45)),
-                ("postal_code", models.CharField(blank=True, max_length=10)),
-                ("city", models.CharField(max_length=45)),
-                (
-                    "country",
-                    models.CharField(
-                        max_length=3, validators=[evse_payout.validators.validate_country_alpha3]
-                    ),
-                ),
-                ("time_zone", models.CharField(blank=True, max_length=255)),
-                ("last_updated", models.DateTimeField(blank=True, null=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('country_code', models.CharField(max_length=2)),
+                ('party_id', models.CharField(max_length=3)),
+                ('location_id', models.CharField(max_length=36, verbose_name='OCPI location id')),
+                ('name', models.CharField(blank=True, max_length=255)),
+                ('address', models.CharField(max_length=45)),
+                ('postal_code', models.CharField(blank=True, max_length=10)),
+                ('city', models.CharField(max_length=45)),
+                ('country', models.CharField(max_length=3, validators=[evse_payout.validators.validate_country_alpha3])),
+                ('time_zone', models.CharField(blank=True, max_length=255)),
+                ('last_updated', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                "ordering": ["country_code", "party_id", "location_id"],
+                'ordering': ['country_code', 'party_id', 'location_id'],
             },
         ),
         migrations.CreateModel(
-            name="OCPIToken",
+            name='OCPIToken',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100, unique=True)),
-                ("token_hash", models.CharField(max_length=64, unique=True)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("last_used_at", models.DateTimeField(blank=True, null=True)),
-                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100, unique=True)),
+                ('token_hash', models.CharField(max_length=64, unique=True)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('last_used_at', models.DateTimeField(blank=True, null=True)),
+                ('is_active', models.BooleanField(default=True, verbose_name='active')),
             ],
             options={
-                "verbose_name": "OCPI token",
-                "ordering": ["name"],
+                'verbose_name': 'OCPI token',
+                'ordering': ['name'],
             },
         ),
         migrations.CreateModel(
-            name="SubCPO",
+            name='SubCPO',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=200, unique=True)),
-                (
-                    "country",
-                    models.CharField(
-                        help_text="ISO 3166-1 alpha-3, e.g. BEL.",
-                        max_length=3,
-                        validators=[evse_payout.validators.validate_country_alpha3],
-                    ),
-                ),
-                (
-                    "vat_number",
-                    models.CharField(blank=True, max_length=32, verbose_name="VAT number"),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="active")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=200, unique=True)),
+                ('country', models.CharField(help_text='ISO 3166-1 alpha-3, e.g. BEL.', max_length=3, validators=[evse_payout.validators.validate_country_alpha3])),
+                ('vat_number', models.CharField(blank=True, max_length=32, verbose_name='VAT number')),
+                ('is_active', models.BooleanField(default=True, verbose_name='active')),
             ],
             options={
-                "verbose_name": "Sub-CPO",
-                "verbose_name_plural": "Sub-CPOs",
-                "ordering": ["name", "pk"],
+                'verbose_name': 'Sub-CPO',
+                'verbose_name_plural': 'Sub-CPOs',
+                'ordering': ['name', 'pk'],
             },
         ),
         migrations.CreateModel(
-            name="Assignment",
+            name='Assignment',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("assigned_at", models.DateTimeField()),
-                ("unassigned_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "unassign_reason",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("manual", "Unassigned by staff"),
-                            ("account_deactivated", "Payout account deactivated"),
-                            ("evse_removed", "EVSE removed"),
-                        ],
-                        max_length=24,
-                    ),
-                ),
-                (
-                    "assigned_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "unassigned_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "evse",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="assignments",
-                        to="evse_payout.evse",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('assigned_at', models.DateTimeField()),
+                ('unassigned_at', models.DateTimeField(blank=True, null=True)),
+                ('unassign_reason', models.CharField(blank=True, choices=[('manual', 'Unassigned by staff'), ('account_deactivated', 'Payout account deactivated'), ('evse_removed', 'EVSE removed')], max_length=24)),
+                ('assigned_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('unassigned_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('evse', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assignments', to='evse_payout.evse')),
             ],
             options={
-                "ordering": ["-assigned_at", "-pk"],
+                'ordering': ['-assigned_at', '-pk'],
             },
         ),
         migrations.CreateModel(
-            name="Invoice",
+            name='Invoice',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("currency", models.CharField(max_length=3)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("draft", "Draft"),
-                            ("final", "Final"),
-                            ("discarded", "Discarded"),
-                        ],
-                        default="draft",
-                        max_length=10,
-                    ),
-                ),
-                ("number", models.CharField(blank=True, max_length=20, null=True, unique=True)),
-                ("period_start", models.DateTimeField(blank=True, null=True)),
-                ("period_end", models.DateTimeField(blank=True, null=True)),
-                ("cdr_count", models.PositiveIntegerField(default=0)),
-                ("total_excl_vat", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_vat", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_incl_vat", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_fees", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_credits", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("net_payout", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("created_at", models.DateTimeField()),
-                ("finalized_at", models.DateTimeField(blank=True, null=True)),
-                ("discarded_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "discarded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "finalized_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('currency', models.CharField(max_length=3)),
+                ('status', models.CharField(choices=[('draft', 'Draft'), ('final', 'Final'), ('discarded', 'Discarded')], default='draft', max_length=10)),
+                ('number', models.CharField(blank=True, max_length=20, null=True, unique=True)),
+                ('period_start', models.DateTimeField(blank=True, null=True)),
+                ('period_end', models.DateTimeField(blank=True, null=True)),
+                ('cdr_count', models.PositiveIntegerField(default=0)),
+                ('total_excl_vat', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_vat', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_incl_vat', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_fees', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_credits', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('net_payout', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('created_at', models.DateTimeField()),
+                ('finalized_at', models.DateTimeField(blank=True, null=True)),
+                ('discarded_at', models.DateTimeField(blank=True, null=True)),
+                ('discarded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('finalized_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "verbose_name": "payout statement",
-                "ordering": ["-created_at", "-pk"],
+                'verbose_name': 'payout statement',
+                'ordering': ['-created_at', '-pk'],
             },
         ),
         migrations.CreateModel(
-            name="CDR",
+            name='CDR',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("country_code", models.CharField(max_length=2)),
-                ("party_id", models.CharField(max_length=3)),
-                ("cdr_id", models.CharField(max_length=39, verbose_name="CDR id")),
-                ("start_date_time", models.DateTimeField()),
-                ("end_date_time", models.DateTimeField()),
-                ("location_ocpi_id", models.CharField(max_length=36)),
-                ("evse_uid", models.CharField(max_length=36, verbose_name="EVSE uid")),
-                ("evse_id_raw", models.CharField(max_length=48, verbose_name="EVSE ID (as sent)")),
-                ("currency", models.CharField(max_length=3)),
-                (
-                    "total_energy",
-                    models.DecimalField(
-                        decimal_places=4, max_digits=14, verbose_name="energy (kWh)"
-                    ),
-                ),
-                (
-                    "total_time",
-                    models.DecimalField(decimal_places=4, max_digits=12, verbose_name="time (h)"),
-                ),
-                ("total_cost_excl_vat", models.DecimalField(decimal_places=4, max_digits=16)),
-                (
-                    "total_cost_incl_vat",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True),
-                ),
-                ("credit", models.BooleanField(default=False)),
-                ("credit_reference_id", models.CharField(blank=True, max_length=39)),
-                ("last_updated", models.DateTimeField()),
-                ("raw", models.JSONField(verbose_name="OCPI JSON")),
-                ("content_hash", models.CharField(max_length=64)),
-                ("received_at", models.DateTimeField()),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("new", "New"),
-                            ("rated", "Rated"),
-                            ("not_invoiceable", "Not invoiceable"),
-                            ("invoiced", "Invoiced"),
-                        ],
-                        default="new",
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "reason",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("", "—"),
-                            ("evse_unknown", "EVSE unknown"),
-                            ("evse_unassigned", "EVSE unassigned"),
-                            ("currency_mismatch", "Currency mismatch"),
-                            ("failed_validation", "Failed validation"),
-                            ("assignment_changed", "Assignment changed"),
-                            ("credit_original_unknown", "Credited CDR unknown"),
-                        ],
-                        default="",
-                        max_length=24,
-                    ),
-                ),
-                ("reason_detail", models.CharField(blank=True, max_length=255)),
-                (
-                    "fee",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True),
-                ),
-                (
-                    "payout",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True),
-                ),
-                ("rated_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "assignment",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="cdrs",
-                        to="evse_payout.assignment",
-                    ),
-                ),
-                (
-                    "credited_cdr",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="credits",
-                        to="evse_payout.cdr",
-                    ),
-                ),
-                (
-                    "evse",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="cdrs",
-                        to="evse_payout.evse",
-                    ),
-                ),
-                (
-                    "invoice",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="cdrs",
-                        to="evse_payout.invoice",
-                    ),
-                ),
-                (
-                    "location",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="cdrs",
-                        to="evse_payout.location",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('country_code', models.CharField(max_length=2)),
+                ('party_id', models.CharField(max_length=3)),
+                ('cdr_id', models.CharField(max_length=39, verbose_name='CDR id')),
+                ('start_date_time', models.DateTimeField()),
+                ('end_date_time', models.DateTimeField()),
+                ('location_ocpi_id', models.CharField(max_length=36)),
+                ('evse_uid', models.CharField(max_length=36, verbose_name='EVSE uid')),
+                ('evse_id_raw', models.CharField(max_length=48, verbose_name='EVSE ID (as sent)')),
+                ('currency', models.CharField(max_length=3)),
+                ('total_energy', models.DecimalField(decimal_places=4, max_digits=14, verbose_name='energy (kWh)')),
+                ('total_time', models.DecimalField(decimal_places=4, max_digits=12, verbose_name='time (h)')),
+                ('total_cost_excl_vat', models.DecimalField(decimal_places=4, max_digits=16)),
+                ('total_cost_incl_vat', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True)),
+                ('credit', models.BooleanField(default=False)),
+                ('credit_reference_id', models.CharField(blank=True, max_length=39)),
+                ('last_updated', models.DateTimeField()),
+                ('raw', models.JSONField(verbose_name='OCPI JSON')),
+                ('content_hash', models.CharField(max_length=64)),
+                ('received_at', models.DateTimeField()),
+                ('status', models.CharField(choices=[('new', 'New'), ('rated', 'Rated'), ('not_invoiceable', 'Not invoiceable'), ('invoiced', 'Invoiced')], default='new', max_length=16)),
+                ('reason', models.CharField(blank=True, choices=[('', '—'), ('evse_unknown', 'EVSE unknown'), ('evse_unassigned', 'EVSE unassigned'), ('currency_mismatch', 'Currency mismatch'), ('failed_validation', 'Failed validation'), ('assignment_changed', 'Assignment changed'), ('credit_original_unknown', 'Credited CDR unknown')], default='', max_length=24)),
+                ('reason_detail', models.CharField(blank=True, max_length=255)),
+                ('fee', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True)),
+                ('payout', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True)),
+                ('rated_at', models.DateTimeField(blank=True, null=True)),
+                ('assignment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cdrs', to='evse_payout.assignment')),
+                ('credited_cdr', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='credits', to='evse_payout.cdr')),
+                ('evse', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cdrs', to='evse_payout.evse')),
+                ('invoice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cdrs', to='evse_payout.invoice')),
+                ('location', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cdrs', to='evse_payout.location')),
             ],
             options={
-                "verbose_name": "CDR",
-                "verbose_name_plural": "CDRs",
-                "ordering": ["-end_date_time", "-pk"],
+                'verbose_name': 'CDR',
+                'verbose_name_plural': 'CDRs',
+                'ordering': ['-end_date_time', '-pk'],
             },
         ),
         migrations.CreateModel(
-            name="InvoiceRun",
+            name='InvoiceRun',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "cutoff",
-                    models.DateField(
-                        help_text="CDRs that ended before 00:00 UTC of this day are included."
-                    ),
-                ),
-                ("created_at", models.DateTimeField()),
-                ("created_by_label", models.CharField(blank=True, max_length=150)),
-                ("is_dry_run", models.BooleanField(default=False)),
-                ("cdr_count", models.PositiveIntegerField(default=0)),
-                ("invoice_count", models.PositiveIntegerField(default=0)),
-                ("total_excl_vat", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_fees", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                ("total_payout", models.DecimalField(decimal_places=2, default=0, max_digits=18)),
-                (
-                    "exclusions",
-                    models.JSONField(
-                        blank=True,
-                        default=dict,
-                        help_text="Per reason: count and amount of the CDRs left out.",
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('cutoff', models.DateField(help_text='CDRs that ended before 00:00 UTC of this day are included.')),
+                ('created_at', models.DateTimeField()),
+                ('created_by_label', models.CharField(blank=True, max_length=150)),
+                ('is_dry_run', models.BooleanField(default=False)),
+                ('cdr_count', models.PositiveIntegerField(default=0)),
+                ('invoice_count', models.PositiveIntegerField(default=0)),
+                ('total_excl_vat', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_fees', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('total_payout', models.DecimalField(decimal_places=2, default=0, max_digits=18)),
+                ('exclusions', models.JSONField(blank=True, default=dict, help_text='Per reason: count and amount of the CDRs left out.')),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at", "-pk"],
+                'ordering': ['-created_at', '-pk'],
             },
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="run",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="invoices",
-                to="evse_payout.invoicerun",
-            ),
+            model_name='invoice',
+            name='run',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='evse_payout.invoicerun'),
         ),
         migrations.AddField(
-            model_name="evse",
-            name="location",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="evses",
-                to="evse_payout.location",
-            ),
+            model_name='evse',
+            name='location',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='evses', to='evse_payout.location'),
         ),
         migrations.CreateModel(
-            name="PayoutAccount",
+            name='PayoutAccount',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=200, unique=True)),
-                ("account_holder_name", models.CharField(max_length=70)),
-                (
-                    "iban",
-                    models.CharField(
-                        max_length=34,
-                        validators=[evse_payout.validators.validate_iban],
-                        verbose_name="IBAN",
-                    ),
-                ),
-                (
-                    "bic",
-                    models.CharField(
-                        blank=True,
-                        max_length=11,
-                        validators=[evse_payout.validators.validate_bic],
-                        verbose_name="BIC",
-                    ),
-                ),
-                (
-                    "vat_number",
-                    models.CharField(blank=True, max_length=32, verbose_name="VAT number"),
-                ),
-                (
-                    "currency",
-                    models.CharField(
-                        default="EUR",
-                        max_length=3,
-                        validators=[evse_payout.validators.validate_currency],
-                    ),
-                ),
-                (
-                    "commission_percent",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=Decimal("0"),
-                        max_digits=5,
-                        validators=[
-                            django.core.validators.MinValueValidator(0),
-                            django.core.validators.MaxValueValidator(100),
-                        ],
-                        verbose_name="commission (%)",
-                    ),
-                ),
-                (
-                    "fee_per_kwh",
-                    models.DecimalField(
-                        decimal_places=4,
-                        default=Decimal("0"),
-                        max_digits=8,
-                        validators=[django.core.validators.MinValueValidator(0)],
-                        verbose_name="fee per kWh",
-                    ),
-                ),
-                (
-                    "fee_per_session",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=Decimal("0"),
-                        max_digits=8,
-                        validators=[django.core.validators.MinValueValidator(0)],
-                    ),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="active")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("deactivated_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "deactivated_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "holder",
-                    models.ForeignKey(
-                        blank=True,
-                        help_text="The Sub-CPO paid through this account. Empty: the CPO's own account.",
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="payout_accounts",
-                        to="evse_payout.subcpo",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=200, unique=True)),
+                ('account_holder_name', models.CharField(max_length=70)),
+                ('iban', models.CharField(max_length=34, validators=[evse_payout.validators.validate_iban], verbose_name='IBAN')),
+                ('bic', models.CharField(blank=True, max_length=11, validators=[evse_payout.validators.validate_bic], verbose_name='BIC')),
+                ('vat_number', models.CharField(blank=True, max_length=32, verbose_name='VAT number')),
+                ('currency', models.CharField(default='EUR', max_length=3, validators=[evse_payout.validators.validate_currency])),
+                ('commission_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)], verbose_name='commission (%)')),
+                ('fee_per_kwh', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=8, validators=[django.core.validators.MinValueValidator(0)], verbose_name='fee per kWh')),
+                ('fee_per_session', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=8, validators=[django.core.validators.MinValueValidator(0)])),
+                ('is_active', models.BooleanField(default=True, verbose_name='active')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('deactivated_at', models.DateTimeField(blank=True, null=True)),
+                ('deactivated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('holder', models.ForeignKey(blank=True, help_text="The Sub-CPO paid through this account. Empty: the CPO's own account.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payout_accounts', to='evse_payout.subcpo')),
             ],
             options={
-                "ordering": ["name", "pk"],
+                'ordering': ['name', 'pk'],
             },
         ),
         migrations.AddField(
-            model_name="invoice",
-            name="payout_account",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="invoices",
-                to="evse_payout.payoutaccount",
-            ),
+            model_name='invoice',
+            name='payout_account',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='evse_payout.payoutaccount'),
         ),
         migrations.CreateModel(
-            name="CDRRating",
+            name='CDRRating',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("at", models.DateTimeField()),
-                ("actor_label", models.CharField(blank=True, max_length=150)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("new", "New"),
-                            ("rated", "Rated"),
-                            ("not_invoiceable", "Not invoiceable"),
-                            ("invoiced", "Invoiced"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "reason",
-                    models.CharField(
-                        blank=True,
-                        choices=[
-                            ("", "—"),
-                            ("evse_unknown", "EVSE unknown"),
-                            ("evse_unassigned", "EVSE unassigned"),
-                            ("currency_mismatch", "Currency mismatch"),
-                            ("failed_validation", "Failed validation"),
-                            ("assignment_changed", "Assignment changed"),
-                            ("credit_original_unknown", "Credited CDR unknown"),
-                        ],
-                        max_length=24,
-                    ),
-                ),
-                ("reason_detail", models.CharField(blank=True, max_length=255)),
-                (
-                    "fee",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True),
-                ),
-                (
-                    "payout",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True),
-                ),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "cdr",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="ratings",
-                        to="evse_payout.cdr",
-                    ),
-                ),
-                (
-                    "payout_account",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="evse_payout.payoutaccount",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('at', models.DateTimeField()),
+                ('actor_label', models.CharField(blank=True, max_length=150)),
+                ('status', models.CharField(choices=[('new', 'New'), ('rated', 'Rated'), ('not_invoiceable', 'Not invoiceable'), ('invoiced', 'Invoiced')], max_length=16)),
+                ('reason', models.CharField(blank=True, choices=[('', '—'), ('evse_unknown', 'EVSE unknown'), ('evse_unassigned', 'EVSE unassigned'), ('currency_mismatch', 'Currency mismatch'), ('failed_validation', 'Failed validation'), ('assignment_changed', 'Assignment changed'), ('credit_original_unknown', 'Credited CDR unknown')], max_length=24)),
+                ('reason_detail', models.CharField(blank=True, max_length=255)),
+                ('fee', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True)),
+                ('payout', models.DecimalField(blank=True, decimal_places=4, max_digits=16, null=True)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('cdr', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='evse_payout.cdr')),
+                ('payout_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evse_payout.payoutaccount')),
             ],
             options={
-                "ordering": ["-at", "-pk"],
+                'ordering': ['-at', '-pk'],
             },
         ),
         migrations.AddField(
-            model_name="cdr",
-            name="payout_account",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="cdrs",
-                to="evse_payout.payoutaccount",
-            ),
+            model_name='cdr',
+            name='payout_account',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cdrs', to='evse_payout.payoutaccount'),
         ),
         migrations.CreateModel(
-            name="AuditEvent",
+            name='AuditEvent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("at", models.DateTimeField(db_index=True)),
-                (
-                    "actor_label",
-                    models.CharField(
-                        blank=True,
-                        help_text="The user name, or the command or peer that acted.",
-                        max_length=150,
-                    ),
-                ),
-                (
-                    "action",
-                    models.CharField(
-                        choices=[
-                            ("assign", "Assigned EVSEs"),
-                            ("unassign", "Unassigned EVSEs"),
-                            ("account_create", "Created payout account"),
-                            ("account_update", "Changed payout account"),
-                            ("account_deactivate", "Deactivated payout account"),
-                            ("account_reactivate", "Reactivated payout account"),
-                            ("evse_removed", "EVSE removed"),
-                            ("rerate", "Re-rated CDRs"),
-                            ("invoice_run", "Ran invoicing"),
-                            ("invoice_finalize", "Finalized statement"),
-                            ("invoice_discard", "Discarded statement"),
-                            ("ocpi_token_create", "Created OCPI token"),
-                        ],
-                        max_length=24,
-                    ),
-                ),
-                ("object_count", models.PositiveIntegerField(default=0)),
-                ("summary", models.CharField(max_length=500)),
-                ("details", models.JSONField(blank=True, default=dict)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "payout_account",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="audit_events",
-                        to="evse_payout.payoutaccount",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('at', models.DateTimeField(db_index=True)),
+                ('actor_label', models.CharField(blank=True, help_text='The user name, or the command or peer that acted.', max_length=150)),
+                ('action', models.CharField(choices=[('assign', 'Assigned EVSEs'), ('unassign', 'Unassigned EVSEs'), ('account_create', 'Created payout account'), ('account_update', 'Changed payout account'), ('account_deactivate', 'Deactivated payout account'), ('account_reactivate', 'Reactivated payout account'), ('evse_removed', 'EVSE removed'), ('rerate', 'Re-rated CDRs'), ('invoice_run', 'Ran invoicing'), ('invoice_finalize', 'Finalized statement'), ('invoice_discard', 'Discarded statement'), ('ocpi_token_create', 'Created OCPI token')], max_length=24)),
+                ('object_count', models.PositiveIntegerField(default=0)),
+                ('summary', models.CharField(max_length=500)),
+                ('details', models.JSONField(blank=True, default=dict)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('payout_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='evse_payout.payoutaccount')),
             ],
             options={
-                "ordering": ["-at", "-pk"],
+                'ordering': ['-at', '-pk'],
             },
         ),
         migrations.AddField(
-            model_name="assignment",
-            name="payout_account",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="assignments",
-                to="evse_payout.payoutaccount",
-            ),
+            model_name='assignment',
+            name='payout_account',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assignments', to='evse_payout.payoutaccount'),
         ),
         migrations.AddField(
-            model_name="location",
-            name="owner",
-            field=models.ForeignKey(
-                blank=True,
-                help_text="Empty: the CPO's own location.",
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="locations",
-                to="evse_payout.subcpo",
-            ),
+            model_name='location',
+            name='owner',
+            field=models.ForeignKey(blank=True, help_text="Empty: the CPO's own location.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='locations', to='evse_payout.subcpo'),
         ),
         migrations.CreateModel(
-            name="Connector",
+            name='Connector',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("connector_id", models.CharField(max_length=36)),
-                ("standard", models.CharField(max_length=40)),
-                ("format", models.CharField(max_length=10)),
-                (
-                    "power_type",
-                    models.CharField(
-                        choices=[
-                            ("AC_1_PHASE", "AC 1-phase"),
-                            ("AC_2_PHASE", "AC 2-phase"),
-                            ("AC_2_PHASE_SPLIT", "AC 2-phase split"),
-                            ("AC_3_PHASE", "AC 3-phase"),
-                            ("DC", "DC"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("max_voltage", models.PositiveIntegerField()),
-                ("max_amperage", models.PositiveIntegerField()),
-                (
-                    "max_electric_power",
-                    models.PositiveIntegerField(blank=True, help_text="Watts.", null=True),
-                ),
-                ("last_updated", models.DateTimeField(blank=True, null=True)),
-                (
-                    "evse",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="connectors",
-                        to="evse_payout.evse",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('connector_id', models.CharField(max_length=36)),
+                ('standard', models.CharField(max_length=40)),
+                ('format', models.CharField(max_length=10)),
+                ('power_type', models.CharField(choices=[('AC_1_PHASE', 'AC 1-phase'), ('AC_2_PHASE', 'AC 2-phase'), ('AC_2_PHASE_SPLIT', 'AC 2-phase split'), ('AC_3_PHASE', 'AC 3-phase'), ('DC', 'DC')], max_length=16)),
+                ('max_voltage', models.PositiveIntegerField()),
+                ('max_amperage', models.PositiveIntegerField()),
+                ('max_electric_power', models.PositiveIntegerField(blank=True, help_text='Watts.', null=True)),
+                ('last_updated', models.DateTimeField(blank=True, null=True)),
+                ('evse', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connectors', to='evse_payout.evse')),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("evse", "connector_id"), name="connector_unique_per_evse"
-                    )
-                ],
+                'constraints': [models.UniqueConstraint(fields=('evse', 'connector_id'), name='connector_unique_per_evse')],
             },
         ),
         migrations.CreateModel(
-            name="InvoiceRunExclusion",
+            name='InvoiceRunExclusion',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("reason", models.CharField(max_length=24)),
-                ("amount_excl_vat", models.DecimalField(decimal_places=4, max_digits=16)),
-                (
-                    "cdr",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="run_exclusions",
-                        to="evse_payout.cdr",
-                    ),
-                ),
-                (
-                    "run",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="excluded",
-                        to="evse_payout.invoicerun",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('reason', models.CharField(max_length=24)),
+                ('amount_excl_vat', models.DecimalField(decimal_places=4, max_digits=16)),
+                ('cdr', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='run_exclusions', to='evse_payout.cdr')),
+                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='excluded', to='evse_payout.invoicerun')),
             ],
             options={
-                "indexes": [
-                    models.Index(fields=["run", "reason"], name="exclusion_run_reason_idx")
-                ],
-                "constraints": [
-                    models.UniqueConstraint(fields=("run", "cdr"), name="exclusion_unique_per_run")
-                ],
+                'indexes': [models.Index(fields=['run', 'reason'], name='exclusion_run_reason_idx')],
+                'constraints': [models.UniqueConstraint(fields=('run', 'cdr'), name='exclusion_unique_per_run')],
             },
         ),
         migrations.AddIndex(
-            model_name="evse",
-            index=models.Index(fields=["evse_id", "id"], name="evse_evse_id_idx"),
+            model_name='evse',
+            index=models.Index(fields=['evse_id', 'id'], name='evse_evse_id_idx'),
         ),
         migrations.AddIndex(
-            model_name="evse",
-            index=models.Index(fields=["output_kw", "id"], name="evse_output_idx"),
+            model_name='evse',
+            index=models.Index(fields=['output_kw', 'id'], name='evse_output_idx'),
         ),
         migrations.AddIndex(
-            model_name="evse",
-            index=models.Index(fields=["power_type", "id"], name="evse_power_type_idx"),
+            model_name='evse',
+            index=models.Index(fields=['power_type', 'id'], name='evse_power_type_idx'),
         ),
         migrations.AddIndex(
-            model_name="evse",
-            index=models.Index(fields=["status"], name="evse_status_idx"),
+            model_name='evse',
+            index=models.Index(fields=['status'], name='evse_status_idx'),
         ),
         migrations.AddConstraint(
-            model_name="evse",
-            constraint=models.UniqueConstraint(
-                fields=("country_code", "party_id", "uid"), name="evse_unique_ocpi_uid"
-            ),
+            model_name='evse',
+            constraint=models.UniqueConstraint(fields=('country_code', 'party_id', 'uid'), name='evse_unique_ocpi_uid'),
         ),
         migrations.AddConstraint(
-            model_name="evse",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("status", "REMOVED"), _negated=True),
-                fields=("evse_id",),
-                name="evse_id_unique_unless_removed",
-            ),
+            model_name='evse',
+            constraint=models.UniqueConstraint(condition=models.Q(('status', 'REMOVED'), _negated=True), fields=('evse_id',), name='evse_id_unique_unless_removed'),
         ),
         migrations.AddConstraint(
-            model_name="evse",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("output_kw__gte", 0)), name="evse_output_non_negative"
-            ),
+            model_name='evse',
+            constraint=models.CheckConstraint(condition=models.Q(('output_kw__gte', 0)), name='evse_output_non_negative'),
         ),
         migrations.AddConstraint(
-            model_name="evse",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    (
-                        "power_type__in",
-                        ["AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC"],
-                    )
-                ),
-                name="evse_power_type_valid",
-            ),
+            model_name='evse',
+            constraint=models.CheckConstraint(condition=models.Q(('power_type__in', ['AC_1_PHASE', 'AC_2_PHASE', 'AC_2_PHASE_SPLIT', 'AC_3_PHASE', 'DC'])), name='evse_power_type_valid'),
         ),
         migrations.AddConstraint(
-            model_name="invoice",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("status", "final"), _negated=True),
-                    ("number__isnull", False),
-                    _connector="OR",
-                ),
-                name="invoice_final_has_number",
-            ),
+            model_name='invoice',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'final'), _negated=True), ('number__isnull', False), _connector='OR'), name='invoice_final_has_number'),
         ),
         migrations.AddConstraint(
-            model_name="invoice",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("status", "discarded"), _negated=True),
-                fields=("run", "payout_account"),
-                name="invoice_one_per_account_per_run",
-            ),
+            model_name='invoice',
+            constraint=models.UniqueConstraint(condition=models.Q(('status', 'discarded'), _negated=True), fields=('run', 'payout_account'), name='invoice_one_per_account_per_run'),
         ),
         migrations.AddIndex(
-            model_name="cdrrating",
-            index=models.Index(fields=["cdr", "-at"], name="cdr_rating_history_idx"),
+            model_name='cdrrating',
+            index=models.Index(fields=['cdr', '-at'], name='cdr_rating_history_idx'),
         ),
         migrations.AddIndex(
-            model_name="cdr",
-            index=models.Index(fields=["-end_date_time", "-id"], name="cdr_newest_idx"),
+            model_name='cdr',
+            index=models.Index(fields=['-end_date_time', '-id'], name='cdr_newest_idx'),
         ),
         migrations.AddIndex(
-            model_name="cdr",
-            index=models.Index(
-                fields=["status", "reason", "-end_date_time"], name="cdr_status_reason_idx"
-            ),
+            model_name='cdr',
+            index=models.Index(fields=['status', 'reason', '-end_date_time'], name='cdr_status_reason_idx'),
         ),
         migrations.AddIndex(
-            model_name="cdr",
-            index=models.Index(fields=["evse", "status", "reason"], name="cdr_evse_status_idx"),
+            model_name='cdr',
+            index=models.Index(fields=['evse', 'status', 'reason'], name='cdr_evse_status_idx'),
         ),
         migrations.AddIndex(
-            model_name="cdr",
-            index=models.Index(
-                fields=["payout_account", "status", "end_date_time"], name="cdr_account_idx"
-            ),
+            model_name='cdr',
+            index=models.Index(fields=['payout_account', 'status', 'end_date_time'], name='cdr_account_idx'),
         ),
         migrations.AddIndex(
-            model_name="cdr",
-            index=models.Index(fields=["evse_id_raw"], name="cdr_evse_id_raw_idx"),
+            model_name='cdr',
+            index=models.Index(fields=['evse_id_raw'], name='cdr_evse_id_raw_idx'),
         ),
         migrations.AddConstraint(
-            model_name="cdr",
-            constraint=models.UniqueConstraint(
-                fields=("country_code", "party_id", "cdr_id"), name="cdr_unique_ocpi_id"
-            ),
+            model_name='cdr',
+            constraint=models.UniqueConstraint(fields=('country_code', 'party_id', 'cdr_id'), name='cdr_unique_ocpi_id'),
         ),
         migrations.AddConstraint(
-            model_name="cdr",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("status__in", ["new", "rated", "not_invoiceable", "invoiced"])),
-                name="cdr_status_valid",
-            ),
+            model_name='cdr',
+            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['new', 'rated', 'not_invoiceable', 'invoiced'])), name='cdr_status_valid'),
         ),
         migrations.AddConstraint(
-            model_name="cdr",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("status", "invoiced"), ("invoice__isnull", False)),
-                    models.Q(
-                        models.Q(("status", "invoiced"), _negated=True), ("invoice__isnull", True)
-                    ),
-                    _connector="OR",
-                ),
-                name="cdr_invoiced_iff_on_statement",
-            ),
+            model_name='cdr',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'invoiced'), ('invoice__isnull', False)), models.Q(models.Q(('status', 'invoiced'), _negated=True), ('invoice__isnull', True)), _connector='OR'), name='cdr_invoiced_iff_on_statement'),
         ),
         migrations.AddConstraint(
-            model_name="cdr",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("status", "rated"), _negated=True),
-                    models.Q(
-                        ("payout_account__isnull", False),
-                        ("fee__isnull", False),
-                        ("payout__isnull", False),
-                    ),
-                    _connector="OR",
-                ),
-                name="cdr_rated_has_account_and_amounts",
-            ),
+            model_name='cdr',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'rated'), _negated=True), models.Q(('payout_account__isnull', False), ('fee__isnull', False), ('payout__isnull', False)), _connector='OR'), name='cdr_rated_has_account_and_amounts'),
         ),
         migrations.AddConstraint(
-            model_name="cdr",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("status", "not_invoiceable"), _negated=True),
-                    models.Q(("reason", ""), _negated=True),
-                    _connector="OR",
-                ),
-                name="cdr_not_invoiceable_has_reason",
-            ),
+            model_name='cdr',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'not_invoiceable'), _negated=True), models.Q(('reason', ''), _negated=True), _connector='OR'), name='cdr_not_invoiceable_has_reason'),
         ),
         migrations.AddIndex(
-            model_name="auditevent",
-            index=models.Index(fields=["action", "-at"], name="audit_action_at_idx"),
+            model_name='auditevent',
+            index=models.Index(fields=['action', '-at'], name='audit_action_at_idx'),
         ),
         migrations.AddIndex(
-            model_name="assignment",
-            index=models.Index(
-                condition=models.Q(("unassigned_at__isnull", True)),
-                fields=["payout_account", "evse"],
-                name="assignment_open_account_idx",
-            ),
+            model_name='assignment',
+            index=models.Index(condition=models.Q(('unassigned_at__isnull', True)), fields=['payout_account', 'evse'], name='assignment_open_account_idx'),
         ),
         migrations.AddIndex(
-            model_name="assignment",
-            index=models.Index(fields=["evse", "-assigned_at"], name="assignment_evse_history_idx"),
+            model_name='assignment',
+            index=models.Index(fields=['evse', '-assigned_at'], name='assignment_evse_history_idx'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("unassigned_at__isnull", True)),
-                fields=("evse",),
-                name="one_open_assignment_per_evse",
-            ),
+            model_name='assignment',
+            constraint=models.UniqueConstraint(condition=models.Q(('unassigned_at__isnull', True)), fields=('evse',), name='one_open_assignment_per_evse'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("unassigned_at__isnull", True),
-                    ("unassigned_at__gte", models.F("assigned_at")),
-                    _connector="OR",
-                ),
-                name="assignment_unassigned_after_assigned",
-            ),
+            model_name='assignment',
+            constraint=models.CheckConstraint(condition=models.Q(('unassigned_at__isnull', True), ('unassigned_at__gte', models.F('assigned_at')), _connector='OR'), name='assignment_unassigned_after_assigned'),
         ),
         migrations.AddConstraint(
-            model_name="assignment",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("unassigned_at__isnull", True), ("unassign_reason", "")),
-                    models.Q(
-                        ("unassigned_at__isnull", False),
-                        models.Q(("unassign_reason", ""), _negated=True),
-                    ),
-                    _connector="OR",
-                ),
-                name="assignment_reason_iff_closed",
-            ),
+            model_name='assignment',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('unassigned_at__isnull', True), ('unassign_reason', '')), models.Q(('unassigned_at__isnull', False), models.Q(('unassign_reason', ''), _negated=True)), _connector='OR'), name='assignment_reason_iff_closed'),
         ),
         migrations.AddIndex(
-            model_name="payoutaccount",
-            index=models.Index(fields=["holder", "is_active"], name="account_holder_active_idx"),
+            model_name='payoutaccount',
+            index=models.Index(fields=['holder', 'is_active'], name='account_holder_active_idx'),
         ),
         migrations.AddConstraint(
-            model_name="payoutaccount",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("commission_percent__gte", 0), ("commission_percent__lte", 100)
-                ),
-                name="account_commission_between_0_and_100",
-            ),
+            model_name='payoutaccount',
+            constraint=models.CheckConstraint(condition=models.Q(('commission_percent__gte', 0), ('commission_percent__lte', 100)), name='account_commission_between_0_and_100'),
         ),
         migrations.AddConstraint(
-            model_name="payoutaccount",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("fee_per_kwh__gte", 0)), name="account_fee_per_kwh_non_negative"
-            ),
+            model_name='payoutaccount',
+            constraint=models.CheckConstraint(condition=models.Q(('fee_per_kwh__gte', 0)), name='account_fee_per_kwh_non_negative'),
         ),
         migrations.AddConstraint(
-            model_name="payoutaccount",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("fee_per_session__gte", 0)),
-                name="account_fee_per_session_non_negative",
-            ),
+            model_name='payoutaccount',
+            constraint=models.CheckConstraint(condition=models.Q(('fee_per_session__gte', 0)), name='account_fee_per_session_non_negative'),
         ),
         migrations.AddIndex(
-            model_name="location",
-            index=models.Index(fields=["city", "id"], name="location_city_idx"),
+            model_name='location',
+            index=models.Index(fields=['city', 'id'], name='location_city_idx'),
         ),
         migrations.AddIndex(
-            model_name="location",
-            index=models.Index(fields=["postal_code", "id"], name="location_postal_code_idx"),
+            model_name='location',
+            index=models.Index(fields=['postal_code', 'id'], name='location_postal_code_idx'),
         ),
         migrations.AddIndex(
-            model_name="location",
-            index=models.Index(fields=["country", "id"], name="location_country_idx"),
+            model_name='location',
+            index=models.Index(fields=['country', 'id'], name='location_country_idx'),
         ),
         migrations.AddConstraint(
-            model_name="location",
-            constraint=models.UniqueConstraint(
-                fields=("country_code", "party_id", "location_id"), name="location_unique_ocpi_id"
-            ),
+            model_name='location',
+            constraint=models.UniqueConstraint(fields=('country_code', 'party_id', 'location_id'), name='location_unique_ocpi_id'),
         ),
     ]

@@ -25,6 +25,7 @@ from lxml import etree
 
 from ..models import DocumentKind, InvoiceRun, InvoiceStatus
 from ..money import round_money
+from ..services.documents import Party, cpo_party
 from ..validators import validate_bic, validate_iban
 
 SCHEMA = "pain.001.001.09"
@@ -77,30 +78,29 @@ class SepaBatch:
         return sum((payment.amount for payment in self.payments), Decimal(0))
 
 
-def cpo_debtor() -> SepaParty:
+def _sepa_party(party: Party, *, name: str, iban: str, bic: str) -> SepaParty:
     return SepaParty(
-        name=settings.CPO_NAME,
-        street=settings.CPO_STREET,
-        building_number=settings.CPO_BUILDING_NUMBER,
-        postal_code=settings.CPO_POSTAL_CODE,
-        city=settings.CPO_CITY,
-        country=settings.CPO_COUNTRY,
-        iban=settings.CPO_IBAN,
-        bic=settings.CPO_BIC,
+        name=name,
+        street=party.street,
+        building_number=party.building_number,
+        postal_code=party.postal_code,
+        city=party.city,
+        country=party.country,
+        iban=iban,
+        bic=bic,
+    )
+
+
+def cpo_debtor() -> SepaParty:
+    return _sepa_party(
+        cpo_party(), name=settings.CPO_NAME, iban=settings.CPO_IBAN, bic=settings.CPO_BIC
     )
 
 
 def _payee(self_billed, account) -> SepaParty:
-    return SepaParty(
-        name=self_billed.seller_name,
-        street=self_billed.seller_street,
-        building_number=self_billed.seller_building_number,
-        postal_code=self_billed.seller_postal_code,
-        city=self_billed.seller_city,
-        country=self_billed.seller_country,
-        iban=account.iban,
-        bic=account.bic,
-    )
+    """The payee as frozen on its self-billed invoice (the seller), paid to its account."""
+    seller = Party(**self_billed.party("seller"))
+    return _sepa_party(seller, name=seller.name, iban=account.iban, bic=account.bic)
 
 
 def run_payments(run: InvoiceRun) -> SepaBatch:
