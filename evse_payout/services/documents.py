@@ -135,6 +135,35 @@ def self_billing_problems(*, sub_cpo: SubCPO, on: date) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class MissingMasterData:
+    sub_cpo: SubCPO
+    problems: list[str]
+
+
+def master_data_problems(*, invoices, on: date) -> list[MissingMasterData]:
+    """Each Sub-CPO among the statements' payees that cannot be self-billed on that day, once."""
+    missing: dict[int, MissingMasterData] = {}
+    for invoice in invoices:
+        sub_cpo = invoice.payout_account.holder
+        if sub_cpo is None or sub_cpo.pk in missing:
+            continue  # the CPO's own account is not self-billed
+        problems = self_billing_problems(sub_cpo=sub_cpo, on=on)
+        if problems:
+            missing[sub_cpo.pk] = MissingMasterData(sub_cpo=sub_cpo, problems=problems)
+    return list(missing.values())
+
+
+def master_data_message(missing: list[MissingMasterData]) -> str:
+    return (
+        "Nothing was finalized: a self-billed invoice needs the Sub-CPO's master data. "
+        + " ".join(
+            f"“{entry.sub_cpo}”: missing or invalid {'; '.join(entry.problems)}."
+            for entry in missing
+        )
+    )
+
+
 def _next_number(kind: str, year: int) -> str:
     prefix = NUMBER_PREFIXES[DocumentKind(kind)]
     sequence, _ = DocumentNumberSequence.objects.select_for_update().get_or_create(

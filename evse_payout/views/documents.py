@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..models import Document, Invoice, InvoiceRun, InvoiceStatus
@@ -17,7 +18,12 @@ from ..money import round_money
 from ..renderers.pdf import pdf_filename, render_document_pdf
 from ..renderers.sepa import SepaError, render_run_sepa, sepa_filename
 from ..renderers.ubl import render_ubl, ubl_filename
-from ..services.documents import CancelError, cancel_preview, cancel_statement
+from ..services.documents import (
+    CancelError,
+    MissingMasterData,
+    cancel_preview,
+    cancel_statement,
+)
 from ..tables.invoicing import format_money
 
 VIEW_INVOICE = "evse_payout.view_invoice"
@@ -128,6 +134,27 @@ def statement_cancel(request, pk):
         f"{cancellation.cdr_count:,} CDRs are rated again and the next run will take them.",
     )
     return redirect("evse_payout:invoice_detail", pk=invoice.pk)
+
+
+def master_data_refusal(missing: list[MissingMasterData]) -> str:
+    """The refusal of a finalize as HTML: each Sub-CPO, linked to where its data is edited."""
+    items = format_html_join(
+        "",
+        '<li><a href="{}">{}</a>: missing or invalid {}</li>',
+        (
+            (
+                reverse("admin:evse_payout_subcpo_change", args=[entry.sub_cpo.pk]),
+                entry.sub_cpo.name,
+                "; ".join(entry.problems),
+            )
+            for entry in missing
+        ),
+    )
+    return format_html(
+        "Nothing was finalized: a self-billed invoice needs the Sub-CPO's master data "
+        "(address, VAT, self-billing agreement).<ul>{}</ul>",
+        items,
+    )
 
 
 def _document_row(document: Document) -> dict:

@@ -12,6 +12,8 @@ from evse_payout.services.documents import (
     DocumentError,
     credit_statement_documents,
     issue_statement_documents,
+    master_data_message,
+    master_data_problems,
 )
 from tests.documents.helpers import ISSUED_ON, payee, statement
 from tests.factories import UserFactory
@@ -238,3 +240,18 @@ def test_the_database_refuses_a_second_document_of_a_kind_and_a_wrong_total():
         transaction.atomic(),
     ):
         Document.objects.filter(pk=documents.fee.pk).update(kind=DocumentKind.FEE_CREDIT_NOTE)
+
+
+def test_master_data_problems_name_each_sub_cpo_once_and_skip_the_cpos_own_account():
+    ready = payee("be_registered")
+    unready = payee("nl_registered", name="Zonder Adres BV", street="", agreement_reference="")
+    invoices = [statement(ready), statement(unready), statement(unready), statement(None)]
+    missing = master_data_problems(invoices=invoices, on=ISSUED_ON)
+    assert [(entry.sub_cpo, entry.problems) for entry in missing] == [
+        (unready, ["address: no street", "self-billing agreement: no reference or no date signed"])
+    ]
+    assert master_data_message(missing) == (
+        "Nothing was finalized: a self-billed invoice needs the Sub-CPO's master data. "
+        "“Zonder Adres BV”: missing or invalid address: no street; "
+        "self-billing agreement: no reference or no date signed."
+    )
