@@ -156,6 +156,12 @@ def ocpi_cdr_payload(**overrides) -> dict:
     return payload
 
 
+def _term(cdr, name):
+    if cdr.payout_account is None or cdr.fee is None:
+        return None
+    return getattr(cdr.payout_account, name)
+
+
 class CDRFactory(factory.django.DjangoModelFactory):
     """A CDR as stored after intake; status `new` until rated."""
 
@@ -191,3 +197,20 @@ class CDRFactory(factory.django.DjangoModelFactory):
     )
     received_at = factory.LazyFunction(timezone.now)
     status = models.CDRStatus.NEW
+    payout_account = None
+    fee = None
+    # A CDR built as rated carries the terms its account has now, as rating would store them.
+    terms_commission_percent = factory.LazyAttribute(lambda o: _term(o, "commission_percent"))
+    terms_fee_per_kwh = factory.LazyAttribute(lambda o: _term(o, "fee_per_kwh"))
+    terms_fee_per_session = factory.LazyAttribute(lambda o: _term(o, "fee_per_session"))
+    terms_currency = factory.LazyAttribute(lambda o: _term(o, "currency") or "")
+
+
+class PartnerAccountFactory(PayoutAccountFactory):
+    """A Sub-CPO's payout account: paid out with numbered self-billing statements."""
+
+    holder = factory.SubFactory(SubCPOFactory)
+
+
+class PartnerAssignmentFactory(AssignmentFactory):
+    payout_account = factory.SubFactory(PartnerAccountFactory)

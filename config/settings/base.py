@@ -104,6 +104,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("DISPLAY_TIME_ZONE", "Europe/Brussels")
+# The CPO's business day: an invoice run's cutoff date means 00:00 in this zone (zoneinfo name).
+BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", TIME_ZONE)
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True

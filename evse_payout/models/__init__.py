@@ -13,6 +13,7 @@ from .documents import (
 )
 from .invoicing import (
     Invoice,
+    InvoiceKind,
     InvoiceNumberSequence,
     InvoiceRun,
     InvoiceRunExclusion,
@@ -50,6 +51,7 @@ __all__ = [
     "Connector",
     "EVSEStatus",
     "Invoice",
+    "InvoiceKind",
     "InvoiceNumberSequence",
     "InvoiceRun",
     "InvoiceRunExclusion",

@@ -57,6 +57,13 @@ class PayoutAccount(models.Model):
     fee_per_session = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)]
     )
+    minimum_payout = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(0)],
+        help_text="A statement payable below this is carried forward to the next statement.",
+    )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
@@ -78,6 +85,9 @@ class PayoutAccount(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(fee_per_session__gte=0), name="account_fee_per_session_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(minimum_payout__gte=0), name="account_minimum_payout_non_negative"
             ),
         ]
         indexes = [models.Index(fields=["holder", "is_active"], name="account_holder_active_idx")]

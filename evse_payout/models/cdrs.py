@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from ..money import FeeTerms
 from .accounts import PayoutAccount
 from .assignments import Assignment
 from .network import EVSE, Location
@@ -24,9 +25,42 @@ class CDRReason(models.TextChoices):
     FAILED_VALIDATION = "failed_validation", "Failed validation"
     ASSIGNMENT_CHANGED = "assignment_changed", "Assignment changed"
     CREDIT_ORIGINAL_UNKNOWN = "credit_original_unknown", "Credited CDR unknown"
+    CREDIT_EXCEEDS_ORIGINAL = "credit_exceeds_original", "Credit exceeds original"
+    ORIGINAL_NOT_INVOICED = "original_not_invoiced", "Original not invoiced"
 
 
-class CDR(models.Model):
+class FeeTermsFields(models.Model):
+    """The fee terms a rating applied (R5), stored with it so its fee can be shown and re-checked."""
+
+    terms_commission_percent = models.DecimalField(
+        "commission applied (%)", max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    terms_fee_per_kwh = models.DecimalField(
+        "fee per kWh applied", max_digits=8, decimal_places=4, null=True, blank=True
+    )
+    terms_fee_per_session = models.DecimalField(
+        "fee per session applied", max_digits=8, decimal_places=2, null=True, blank=True
+    )
+    terms_currency = models.CharField(
+        "fee terms currency", max_length=3, blank=True, default="", db_default=""
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def fee_terms(self) -> FeeTerms | None:
+        if self.terms_commission_percent is None:
+            return None
+        return FeeTerms(
+            commission_percent=self.terms_commission_percent,
+            fee_per_kwh=self.terms_fee_per_kwh,
+            fee_per_session=self.terms_fee_per_session,
+            currency=self.terms_currency,
+        )
+
+
+class CDR(FeeTermsFields):
     country_code = models.CharField(max_length=2)
     party_id = models.CharField(max_length=3)
     cdr_id = models.CharField("CDR id", max_length=39)
@@ -123,7 +157,10 @@ class CDR(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="rated")
                 | (
-                    Q(payout_account__isnull=False) & Q(fee__isnull=False) & Q(payout__isnull=False)
+                    Q(payout_account__isnull=False)
+                    & Q(fee__isnull=False)
+                    & Q(payout__isnull=False)
+                    & Q(terms_commission_percent__isnull=False)
                 ),
                 name="cdr_rated_has_account_and_amounts",
             ),
@@ -160,7 +197,7 @@ class CDR(models.Model):
         return f"{self.country_code}*{self.party_id} {self.cdr_id}"
 
 
-class CDRRating(models.Model):
+class CDRRating(FeeTermsFields):
     """One rating of a CDR (at intake or a re-rate): the history of why it is or is not invoiceable."""
 
     cdr = models.ForeignKey(CDR, on_delete=models.CASCADE, related_name="ratings")

@@ -9,7 +9,19 @@ from .accounts import PayoutAccount
 
 class InvoiceRun(models.Model):
     cutoff = models.DateField(
-        help_text="CDRs that ended before 00:00 UTC of this day are included."
+        help_text="CDRs that ended before 00:00 of this day in the business time zone "
+        "(settings.BUSINESS_TIME_ZONE) are included."
+    )
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="The business time zone the cutoff was read in."
+    )
+    payout_account = models.ForeignKey(
+        PayoutAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Set when the run settled this account alone (e.g. before deactivating it).",
     )
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
@@ -19,9 +31,9 @@ class InvoiceRun(models.Model):
     is_dry_run = models.BooleanField(default=False)
     cdr_count = models.PositiveIntegerField(default=0)
     invoice_count = models.PositiveIntegerField(default=0)
-    total_excl_vat = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_fees = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_payout = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    total_excl_vat = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_fees = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_payout = models.DecimalField(max_digits=20, decimal_places=4, default=0)
     exclusions = models.JSONField(
         default=dict, blank=True, help_text="Per reason: count and amount of the CDRs left out."
     )
@@ -39,8 +51,19 @@ class InvoiceStatus(models.TextChoices):
     DISCARDED = "discarded", "Discarded"
 
 
+class InvoiceKind(models.TextChoices):
+    STATEMENT = "statement", "Payout statement"
+    # The CPO's own account is not paid out: its run document is an internal report, not numbered.
+    REVENUE_REPORT = "revenue_report", "Internal revenue report"
+
+
 class Invoice(models.Model):
-    """One payout statement for one account in one run; its lines are its CDRs."""
+    """One payout statement for one account in one run; its lines are its CDRs.
+
+    Money figures are the exact sums of the lines, each rounded once to the currency's minor unit
+    (stored with 4 decimals so no currency is cut). From finalize on, the payee and fee terms
+    fields hold the frozen copy that final documents read.
+    """
 
     run = models.ForeignKey(InvoiceRun, on_delete=models.PROTECT, related_name="invoices")
     payout_account = models.ForeignKey(
@@ -54,12 +77,53 @@ class Invoice(models.Model):
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     cdr_count = models.PositiveIntegerField(default=0)
-    total_excl_vat = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_vat = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_incl_vat = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_fees = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    total_credits = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    net_payout = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    kind = models.CharField(
+        max_length=16, choices=InvoiceKind.choices, default=InvoiceKind.STATEMENT
+    )
+    total_excl_vat = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_vat = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_incl_vat = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_fees = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    total_credits = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    net_payout = models.DecimalField(max_digits=20, decimal_places=4, default=0)
+    balance_brought_forward = models.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        default=0,
+        help_text="The payable amount of the account's carried-forward statement it includes.",
+    )
+    brought_forward_from = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="brought_forward_into",
+    )
+    payable = models.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        default=0,
+        help_text="Net payout plus the balance brought forward: what is transferred.",
+    )
+    carried_forward = models.BooleanField(
+        default=False,
+        help_text="Finalized with a payable amount ≤ 0 or below the account's minimum payout: "
+        "it is not paid but brought forward to the account's next statement.",
+    )
+    # The frozen copy (R6): filled at finalize, read by final statements, their CSV and SEPA.
+    payee_name = models.CharField(max_length=200, blank=True)
+    payee_account_holder_name = models.CharField(max_length=70, blank=True)
+    payee_iban = models.CharField("payee IBAN", max_length=34, blank=True)
+    payee_bic = models.CharField("payee BIC", max_length=11, blank=True)
+    payee_vat_number = models.CharField("payee VAT number", max_length=32, blank=True)
+    payee_country = models.CharField(max_length=3, blank=True)
+    terms_commission_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    terms_fee_per_kwh = models.DecimalField(max_digits=8, decimal_places=4, null=True, blank=True)
+    terms_fee_per_session = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField()
     finalized_at = models.DateTimeField(null=True, blank=True)
     finalized_by = models.ForeignKey(
@@ -75,8 +139,18 @@ class Invoice(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(status="final") | Q(number__isnull=False),
+                condition=~Q(status="final")
+                | Q(number__isnull=False)
+                | Q(kind=InvoiceKind.REVENUE_REPORT),
                 name="invoice_final_has_number",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=InvoiceKind.REVENUE_REPORT) | Q(number__isnull=True),
+                name="invoice_revenue_report_has_no_number",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="final") | ~Q(payee_iban="") | Q(kind="revenue_report"),
+                name="invoice_final_has_frozen_payee",
             ),
             models.UniqueConstraint(
                 fields=["run", "payout_account"],
@@ -86,7 +160,13 @@ class Invoice(models.Model):
         ]
 
     def __str__(self):
+        if self.kind == InvoiceKind.REVENUE_REPORT:
+            return f"Revenue report {self.pk}"
         return self.number or f"Draft statement {self.pk}"
+
+    @property
+    def is_revenue_report(self) -> bool:
+        return self.kind == InvoiceKind.REVENUE_REPORT
 
 
 class InvoiceRunExclusion(models.Model):

@@ -1,13 +1,14 @@
 """A run's payouts as a SEPA credit-transfer file, ISO 20022 `pain.001.001.09` (2019).
 
-One transfer per payable Sub-CPO statement: the self-billed invoice total less the fee invoice
-total, to the payee on the documents (name and structured address as frozen on the self-billed
-invoice), with the statement's numbers as remittance information. Structured addresses for debtor
+One transfer per payable Sub-CPO statement: its payable amount (the self-billed invoice total less
+the fee invoice total, plus a balance brought forward) to the payee as frozen at finalize (bank
+data on the statement, structured address on its self-billed invoice), with the statement's and
+documents' numbers as remittance information. Structured addresses for debtor
 and creditor: the SEPA schemes no longer accept unstructured ones from November 2026.
 
 Not in the file, and listed instead: statements in another currency than EUR (SEPA is EUR only),
-statements with nothing to pay (≤ 0: carried forward), and statements without documents (the CPO's
-own account). The XML is built with lxml and checked against the pain.001.001.09 XSD that the
+statements with nothing to pay now (carried forward) and cancelled statements. The CPO's own
+revenue report is never in it. The XML is built with lxml and checked against the pain.001.001.09 XSD that the
 sepaxml package ships before it is returned.
 """
 
@@ -23,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from lxml import etree
 
-from ..models import DocumentKind, InvoiceRun, InvoiceStatus
+from ..models import DocumentKind, InvoiceKind, InvoiceRun, InvoiceStatus
 from ..money import round_money
 from ..services.documents import Party, cpo_party
 from ..validators import validate_bic, validate_iban
@@ -53,6 +54,7 @@ class SepaParty:
 @dataclass(frozen=True)
 class SepaPayment:
     statement_number: str
+    account: str  # the payout account's name, to name it when its data is wrong
     creditor: SepaParty
     amount: Decimal
     currency: str
@@ -97,57 +99,64 @@ def cpo_debtor() -> SepaParty:
     )
 
 
-def _payee(self_billed, account) -> SepaParty:
-    """The payee as frozen on its self-billed invoice (the seller), paid to its account."""
-    seller = Party(**self_billed.party("seller"))
-    return _sepa_party(seller, name=seller.name, iban=account.iban, bic=account.bic)
+def _payee(statement, self_billed) -> SepaParty:
+    """The payee as frozen at finalize: bank data on the statement, address on its self-billed
+    invoice (the seller)."""
+    return _sepa_party(
+        Party(**self_billed.party("seller")),
+        name=statement.payee_account_holder_name or statement.payee_name,
+        iban=statement.payee_iban,
+        bic=statement.payee_bic,
+    )
 
 
 def run_payments(run: InvoiceRun) -> SepaBatch:
     """What the run's SEPA file pays, and which final statements it leaves out and why."""
     payments, left_out = [], []
     statements = (
-        run.invoices.filter(status=InvoiceStatus.FINAL)
-        .select_related("payout_account")
+        run.invoices.filter(status=InvoiceStatus.FINAL, kind=InvoiceKind.STATEMENT)
+        .select_related("payout_account", "brought_forward_from")
         .prefetch_related("documents")
         .order_by("number", "pk")
     )
     for statement in statements:
         documents = {document.kind: document for document in statement.documents.all()}
-        self_billed = documents.get(DocumentKind.SELF_BILLED_INVOICE)
-        fee = documents.get(DocumentKind.FEE_INVOICE)
-        account = statement.payout_account
-        if self_billed is None or fee is None:
-            continue  # the CPO's own account: an internal report, never paid
-        amount = round_money(self_billed.total - fee.total, statement.currency)
+        amount = round_money(statement.payable, statement.currency)
         reason = _left_out_reason(statement, documents, amount)
         if reason:
             left_out.append(
-                SepaLeftOut(statement.number, account.name, statement.currency, amount, reason)
+                SepaLeftOut(
+                    statement.number, statement.payee_name, statement.currency, amount, reason
+                )
             )
             continue
+        self_billed = documents[DocumentKind.SELF_BILLED_INVOICE]
+        fee = documents[DocumentKind.FEE_INVOICE]
+        remittance = f"Payout {statement.number}: self-billed invoice {self_billed.number} less fee invoice {fee.number}"
+        if statement.brought_forward_from_id:
+            remittance += f", balance of {statement.brought_forward_from.number}"
         payments.append(
             SepaPayment(
                 statement_number=statement.number,
-                creditor=_payee(self_billed, account),
+                account=statement.payout_account.name,
+                creditor=_payee(statement, self_billed),
                 amount=amount,
                 currency=statement.currency,
-                remittance=(
-                    f"Payout {statement.number}: self-billed invoice {self_billed.number} "
-                    f"less fee invoice {fee.number}"
-                ),
+                remittance=remittance,
             )
         )
     return SepaBatch(payments=payments, left_out=left_out)
 
 
 def _left_out_reason(statement, documents, amount: Decimal) -> str:
+    if DocumentKind.SELF_BILLED_INVOICE not in documents:
+        return "no self-billed invoice (finalized before documents were issued)"
     if DocumentKind.SELF_BILLED_CREDIT_NOTE in documents:
         return "cancelled with a credit note"
     if statement.currency != CURRENCY:
         return f"in {statement.currency}: a SEPA file pays EUR only"
-    if amount <= 0:
-        return "nothing to pay (carried forward)"
+    if statement.carried_forward or amount <= 0:
+        return "nothing to pay now (carried forward)"
     return ""
 
 
@@ -268,6 +277,8 @@ def render_run_sepa(
     *, run: InvoiceRun, execution_date: date | None = None
 ) -> tuple[bytes, SepaBatch]:
     """The run's SEPA file and what it pays and leaves out."""
+    if run.invoices.filter(status=InvoiceStatus.DRAFT).exists():
+        raise SepaError("Finalize or discard every draft statement of this run first.")
     batch = run_payments(run)
     _check_bank_data(cpo_debtor(), batch.payments)
     content = render_pain_001_001_09(
@@ -298,7 +309,10 @@ def _check_bank_data(debtor: SepaParty, payments: list[SepaPayment]) -> None:
     for payment in payments:
         problem = _bank_data_problem(payment.creditor)
         if problem:
-            invalid.append(f"“{payment.creditor.name}” ({payment.statement_number}): {problem}")
+            invalid.append(
+                f"“{payment.account}” (statement {payment.statement_number}, frozen at "
+                f"finalize): {problem}"
+            )
     if invalid:
         raise SepaError(
             "Invalid bank data, no file was built. Correct it first: " + "; ".join(invalid)

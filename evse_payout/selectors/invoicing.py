@@ -1,12 +1,23 @@
 """Reads of the invoice run pages: runs with their statement counts, statements, lines, exclusions."""
 
+from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.urls import reverse
 
-from ..models import CDR, CDRReason, Invoice, InvoiceRun, InvoiceStatus
-from ..tables.invoicing import format_money
+from ..models import (
+    CDR,
+    CDRReason,
+    CDRStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceRun,
+    InvoiceStatus,
+    PayoutAccount,
+)
+from ..money import format_money, minor_unit
 
 LIVE = ~Q(invoices__status=InvoiceStatus.DISCARDED)
 
@@ -29,13 +40,102 @@ def invoice_runs() -> QuerySet:
 
 
 def run_statements(run: InvoiceRun) -> QuerySet:
-    return run.invoices.select_related("payout_account").order_by("payout_account__name", "pk")
+    """The run's self-billing statements (the CPO's revenue report is listed apart)."""
+    return (
+        run.invoices.filter(kind=InvoiceKind.STATEMENT)
+        .select_related("payout_account", "brought_forward_from")
+        .order_by("payout_account__name", "pk")
+    )
+
+
+def run_revenue_reports(run: InvoiceRun) -> QuerySet:
+    """The CPO's own accounts' internal revenue reports of the run (not discarded)."""
+    return (
+        run.invoices.filter(kind=InvoiceKind.REVENUE_REPORT)
+        .exclude(status=InvoiceStatus.DISCARDED)
+        .select_related("payout_account")
+        .order_by("payout_account__name", "pk")
+    )
+
+
+def run_carried_forward(run: InvoiceRun) -> QuerySet:
+    """The run's final statements carried forward (payable ≤ 0 or below the minimum payout)."""
+    return (
+        run.invoices.filter(status=InvoiceStatus.FINAL, carried_forward=True)
+        .select_related("payout_account")
+        .order_by("payout_account__name", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class Payee:
+    """Who a statement pays: the frozen copy once final, the account's current data before."""
+
+    name: str
+    account_holder_name: str
+    iban: str
+    bic: str
+    vat_number: str
+    commission_percent: Decimal
+    fee_per_kwh: Decimal
+    fee_per_session: Decimal
+    frozen: bool
+
+
+def statement_payee(invoice: Invoice) -> Payee:
+    if invoice.status == InvoiceStatus.FINAL:
+        return Payee(
+            name=invoice.payee_name,
+            account_holder_name=invoice.payee_account_holder_name,
+            iban=invoice.payee_iban,
+            bic=invoice.payee_bic,
+            vat_number=invoice.payee_vat_number,
+            commission_percent=invoice.terms_commission_percent,
+            fee_per_kwh=invoice.terms_fee_per_kwh,
+            fee_per_session=invoice.terms_fee_per_session,
+            frozen=True,
+        )
+    account = invoice.payout_account
+    holder = account.holder
+    return Payee(
+        name=holder.name if holder else account.name,
+        account_holder_name=account.account_holder_name,
+        iban=account.iban,
+        bic=account.bic,
+        vat_number=account.vat_number or (holder.vat_number if holder else ""),
+        commission_percent=account.commission_percent,
+        fee_per_kwh=account.fee_per_kwh,
+        fee_per_session=account.fee_per_session,
+        frozen=False,
+    )
+
+
+def rounding_note(currency: str) -> str:
+    places = minor_unit(currency)
+    return (
+        "Lines keep 4 decimals; each total is the exact sum of the lines, rounded once half-up "
+        f"to {places} decimal{'s' if places != 1 else ''} ({currency})."
+    )
+
+
+def open_balance(account: PayoutAccount) -> Invoice | None:
+    """The account's carried-forward statement not yet brought into a later statement."""
+    return (
+        Invoice.objects.filter(
+            payout_account=account,
+            status=InvoiceStatus.FINAL,
+            carried_forward=True,
+            brought_forward_into__isnull=True,
+        )
+        .order_by("finalized_at", "pk")
+        .first()
+    )
 
 
 def invoice_lines(invoice: Invoice) -> QuerySet:
     return (
         CDR.objects.filter(invoice=invoice)
-        .select_related("evse", "location")
+        .select_related("evse", "location", "credited_cdr__invoice")
         .only(
             "cdr_id",
             "start_date_time",
@@ -51,6 +151,8 @@ def invoice_lines(invoice: Invoice) -> QuerySet:
             "fee",
             "payout",
             "credit",
+            "credited_cdr__cdr_id",
+            "credited_cdr__invoice__number",
         )
         .order_by("end_date_time", "pk")
     )
@@ -73,3 +175,24 @@ def run_exclusions(run: InvoiceRun) -> list[dict]:
         }
         for reason, figures in sorted(run.exclusions.items())
     ]
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """An account's rated CDRs that no statement holds yet."""
+
+    count: int
+    payout: Decimal
+    currency: str
+
+    @property
+    def payout_label(self) -> str:
+        return format_money(self.payout, self.currency)
+
+
+def unsettled_cdrs(account: PayoutAccount) -> Unsettled:
+    """Count and payout of the account's rated, not yet invoiced CDRs (one query)."""
+    figures = CDR.objects.filter(
+        payout_account=account, status=CDRStatus.RATED, invoice__isnull=True
+    ).aggregate(count=Count("pk"), payout=Sum("payout", default=Decimal(0)))
+    return Unsettled(figures["count"], figures["payout"], account.currency)

@@ -34,7 +34,7 @@ from ..models import (
 from ..models.documents import NUMBER_PREFIXES
 from ..money import round_money
 from .audit import actor_label, record_audit_event
-from .invoicing import _insert_select
+from .bulk_sql import insert_select
 from .vat import VatError, VatTreatment, fee_vat, self_billed_vat
 
 NUMBER_FORMAT = "{prefix}-{year}-{number:06d}"
@@ -368,7 +368,7 @@ def cancel_statement(*, invoice: Invoice, actor, reason: str = "") -> StatementC
             raise CancelError(problem + " Nothing was changed.")
         now = timezone.now()
         lines = CDR.objects.filter(invoice=locked)
-        _insert_select(
+        insert_select(
             CancelledStatementLine,
             ["invoice", "cdr", "fee", "payout"],
             lines.order_by().values_list(

@@ -2,15 +2,16 @@
 
 A run is set-based and its number of queries depends neither on the number of CDRs nor on the
 number of accounts: the CDRs left out are recorded with `INSERT … SELECT`, one `UPDATE … FROM`
-puts every taken CDR on its account's statement, and one `GROUP BY` sums all statements, each
-line rounded to the currency in SQL as `money.round_money` would. Nothing proportional to the
-number of CDRs is held in memory.
+puts every taken CDR on its account's statement, and one `GROUP BY` sums all statements. Lines
+keep their 4 decimals; each statement figure is the exact sum rounded once to the currency's minor
+unit (`money.round_sum`). Nothing proportional to the number of CDRs is held in memory.
 
 Where the time goes (issue 6): the UPDATE writes a new version of every taken CDR row and an entry
 in each index of the CDR table that the row is in (an index on `status` or `invoice` rules out
 PostgreSQL's HOT updates), so the CDR table keeps only the indexes pages and services use.
 
-Which CDRs a run takes: `rated`, not on a statement, ended before the cutoff (00:00 UTC), and the
+Which CDRs a run takes: `rated`, not on a statement, ended before the cutoff (00:00 in
+settings.BUSINESS_TIME_ZONE), and the
 CDR's EVSE has an open assignment **to the account the CDR was rated for**. The account is what
 matters, not the assignment row: an EVSE unassigned and assigned again to the same account still
 pays that account, so its CDRs are taken without re-rating. Everything else rated before the cutoff
@@ -20,8 +21,17 @@ is left out and recorded as an exclusion of the run:
 - the EVSE is open-assigned to another account → `assignment_changed`, left `rated` (re-rate it);
 - the account's currency is no longer the CDR's → `currency_mismatch`, left `rated` (re-rate it).
 
+A credit is taken only with or after its original: once the run's charges are on their
+statements, the credits whose original is on a statement follow; the others become
+`not_invoiceable` / `original_not_invoiced` (re-rating releases them).
+
 CDRs already `not_invoiceable` that ended before the cutoff are recorded too, under their reason,
 so the run page says what is left out and why.
+
+The CPO's own account gets an internal revenue report (`Invoice.kind`), never a numbered
+statement. A statement whose payable amount (net payout plus the balance brought forward) is ≤ 0
+or below the account's minimum payout is finalized as carried forward and brought forward into the
+account's next statement. Finalize freezes the payee and fee terms onto the statement.
 
 Exactly once: `CDR.invoice` is one foreign key, so a CDR is on at most one statement; each run
 holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
@@ -32,9 +42,11 @@ transaction, so a second run waits and then finds the CDRs taken; and the UPDATE
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -42,10 +54,8 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
-    DecimalField,
     Exists,
     F,
-    IntegerField,
     Max,
     Min,
     OuterRef,
@@ -55,7 +65,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Round
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import (
@@ -66,14 +76,23 @@ from ..models import (
     CDRReason,
     CDRStatus,
     Invoice,
+    InvoiceKind,
     InvoiceNumberSequence,
     InvoiceRun,
     InvoiceRunExclusion,
     InvoiceStatus,
     PayoutAccount,
 )
-from ..money import minor_unit, round_money
+from ..money import round_sum
 from .audit import actor_label, record_audit_event
+from .bulk_sql import insert_select
+from .documents import (
+    DocumentError,
+    MissingMasterData,
+    issue_statement_documents,
+    master_data_message,
+    master_data_problems,
+)
 
 # The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
 RUN_LOCK_YEAR = 0
@@ -86,6 +105,7 @@ STATEMENT_TOTALS = (
     "total_fees",
     "total_credits",
     "net_payout",
+    "payable",
     "period_start",
     "period_end",
 )
@@ -96,6 +116,14 @@ Progress = Callable[[int, int], None]
 
 class InvoicingError(Exception):
     """A rule refused the change; the message says why and nothing was changed."""
+
+
+class MasterDataMissing(InvoicingError):
+    """Finalize refused: these Sub-CPOs lack what a self-billed invoice needs (`missing`)."""
+
+    def __init__(self, missing: list[MissingMasterData]):
+        super().__init__(master_data_message(missing))
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -110,8 +138,11 @@ class StatementSummary:
     total_fees: Decimal
     total_credits: Decimal
     net_payout: Decimal
+    payable: Decimal
     period_start: datetime | None
     period_end: datetime | None
+    is_revenue_report: bool = False
+    balance_brought_forward: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -155,9 +186,14 @@ class InvoiceRunSummary:
         return totals
 
 
+def business_time_zone() -> ZoneInfo:
+    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
 def cutoff_instant(cutoff: date) -> datetime:
-    """CDRs that ended before this instant (00:00 UTC of the cutoff day) belong to the run."""
-    return datetime.combine(cutoff, time.min, tzinfo=UTC)
+    """CDRs that ended before this instant belong to the run: 00:00 of the cutoff day in the
+    CPO's business time zone (zoneinfo gives the day's own UTC offset, summer or winter time)."""
+    return datetime.combine(cutoff, time.min, tzinfo=business_time_zone())
 
 
 def _open_assignment():
@@ -173,10 +209,12 @@ class _Candidates:
     left_out_reason: Case
 
 
-def _candidates(cutoff: date) -> _Candidates:
+def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
     pending = CDR.objects.filter(
         status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
     ).order_by()
+    if account is not None:
+        pending = pending.filter(payout_account=account)
     open_assignment = Exists(_open_assignment())
     same_account = Exists(_open_assignment().filter(payout_account=OuterRef("payout_account")))
     account_currency = Exists(
@@ -199,17 +237,6 @@ def _candidates(cutoff: date) -> _Candidates:
     )
 
 
-def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
-    """`INSERT INTO model (columns) SELECT …`: copies rows inside the database, none through Python."""
-    select_sql, params = rows.query.sql_with_params()
-    quote = connection.ops.quote_name
-    column_sql = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({column_sql}) {select_sql}", params
-        )
-
-
 def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
     """One InvoiceRunExclusion per CDR of `cdrs` with `reason` (a field name or an expression)."""
     rows = cdrs.order_by().values_list(
@@ -218,38 +245,34 @@ def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
         reason,
         "total_cost_excl_vat",
     )
-    _insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
+    insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
 
 
-def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) -> None:
-    """The CDRs recorded as `evse_unassigned` become not invoiceable, with a rating history row."""
-    recorded = InvoiceRunExclusion.objects.filter(run=run, reason=CDRReason.EVSE_UNASSIGNED).values(
-        "cdr_id"
-    )
-    detail = (
-        f"The EVSE was unassigned after rating, so invoice run {run.pk} left this CDR out — "
-        "assign the EVSE, then re-rate."
-    )
-    CDR.objects.filter(
-        ~Exists(_open_assignment()),
-        pk__in=recorded,
-        status=CDRStatus.RATED,
-        invoice__isnull=True,
-    ).update(
+def _hold_recorded(
+    *, run: InvoiceRun, reason: str, detail: str, still: Q, now: datetime, actor, actor_name: str
+) -> None:
+    """The CDRs the run recorded under `reason` become not invoiceable with it (and a rating
+    history row), if `still` holds for them; the others were re-rated by someone else between the
+    two statements and are not left out after all."""
+    recorded = InvoiceRunExclusion.objects.filter(run=run, reason=reason).values("cdr_id")
+    CDR.objects.filter(still, pk__in=recorded, status=CDRStatus.RATED, invoice__isnull=True).update(
         status=CDRStatus.NOT_INVOICEABLE,
-        reason=CDRReason.EVSE_UNASSIGNED,
+        reason=reason,
         reason_detail=detail,
         payout_account=None,
         assignment=None,
         fee=None,
         payout=None,
+        terms_commission_percent=None,
+        terms_fee_per_kwh=None,
+        terms_fee_per_session=None,
+        terms_currency="",
         rated_at=now,
     )
     marked = CDR.objects.filter(
-        pk__in=recorded, status=CDRStatus.NOT_INVOICEABLE, rated_at=now
+        pk__in=recorded, status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
     ).order_by()
-    # A CDR re-rated by someone else between the two statements is not left out after all.
-    InvoiceRunExclusion.objects.filter(run=run, reason=CDRReason.EVSE_UNASSIGNED).exclude(
+    InvoiceRunExclusion.objects.filter(run=run, reason=reason).exclude(
         cdr__in=marked.values("pk")
     ).delete()
     history = marked.values_list(
@@ -261,33 +284,39 @@ def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) 
         "reason",
         "reason_detail",
     )
-    _insert_select(
+    insert_select(
         CDRRating,
         ["cdr", "at", "actor", "actor_label", "status", "reason", "reason_detail"],
         history,
     )
 
 
-def _where_sql(queryset: QuerySet) -> tuple[str, list]:
-    """The WHERE clause of a one-table CDR queryset, naming the table itself (for UPDATE … FROM)."""
-    query = queryset.query
-    table = CDR._meta.db_table
-    joined = [alias for alias, count in query.alias_refcount.items() if count and alias != table]
-    assert not joined, f"the queryset must not join ({joined})"
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.compile(query.where)
-    return sql, list(params)
+def _mark_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) -> None:
+    """The CDRs recorded as `evse_unassigned` become not invoiceable."""
+    _hold_recorded(
+        run=run,
+        reason=CDRReason.EVSE_UNASSIGNED,
+        detail=(
+            f"The EVSE was unassigned after rating, so invoice run {run.pk} left this CDR out — "
+            "assign the EVSE, then re-rate."
+        ),
+        still=~Exists(_open_assignment()),
+        now=now,
+        actor=actor,
+        actor_name=actor_name,
+    )
 
 
 def _take_onto_statements(*, run: InvoiceRun, eligible: QuerySet) -> int:
     """Put every eligible CDR on its account's statement of the run: one UPDATE for all accounts.
 
-    The WHERE re-checks `status = 'rated' AND invoice IS NULL` (it is part of `eligible`), so a CDR
-    changed since it was looked at is not taken. Returns how many CDRs were taken.
+    `eligible` is used as `id IN (SELECT id …)`, its own SQL, so no query internals are needed;
+    it re-checks `status = 'rated' AND invoice IS NULL`, so a CDR changed since it was looked at is
+    not taken. Returns how many CDRs were taken.
     """
     quote = connection.ops.quote_name
     cdr_table = quote(CDR._meta.db_table)
-    where, params = _where_sql(eligible)
+    subquery, params = eligible.order_by().values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {cdr_table} SET {quote('invoice_id')} = statement.{quote('id')}, "
@@ -295,30 +324,43 @@ def _take_onto_statements(*, run: InvoiceRun, eligible: QuerySet) -> int:
             f"FROM {quote(Invoice._meta.db_table)} statement "
             f"WHERE statement.{quote('run_id')} = %s "
             f"AND statement.{quote('payout_account_id')} = {cdr_table}.{quote('payout_account_id')} "
-            f"AND {where}",
+            f"AND {cdr_table}.{quote('id')} IN ({subquery})",
             [CDRStatus.INVOICED, run.pk, *params],
         )
         return cursor.rowcount
 
 
-def _line_rounded(expression, precision) -> Round:
-    """One line amount rounded to the currency as `money.round_money` does (half away from zero).
-
-    SQL ROUND(x, n) rounds half away from zero on PostgreSQL (numeric) and SQLite, which is
-    `ROUND_HALF_UP` of Python's decimal for both signs; a test pins it on both backends.
-    """
-    return Round(expression, precision, output_field=DecimalField(max_digits=20, decimal_places=4))
-
-
-def _statement_totals(run: InvoiceRun, currencies: set[str]) -> dict[int, dict]:
-    """Each statement's totals in one GROUP BY: its lines rounded to the currency, then added up."""
-    precision = Case(
-        *(When(currency=currency, then=Value(minor_unit(currency))) for currency in currencies),
-        default=Value(2),
-        output_field=IntegerField(),
+def _take_credits_and_hold_the_rest(
+    *, run: InvoiceRun, pending: QuerySet, now: datetime, actor, actor_name: str
+) -> int:
+    """Credits follow their original: taken when it is on a statement (of this run or an earlier
+    one), else held as `original_not_invoiced`. Returns how many were taken."""
+    original_on_statement = Exists(
+        CDR.objects.filter(pk=OuterRef("credited_cdr"), invoice__isnull=False)
     )
-    excl = _line_rounded(F("total_cost_excl_vat"), precision)
-    incl = _line_rounded(Coalesce("total_cost_incl_vat", "total_cost_excl_vat"), precision)
+    credits = pending.filter(credit=True)
+    taken = _take_onto_statements(run=run, eligible=credits.filter(original_on_statement))
+    reason = CDRReason.ORIGINAL_NOT_INVOICED
+    _record_exclusions(run=run, cdrs=credits.filter(~original_on_statement), reason=Value(reason))
+    _hold_recorded(
+        run=run,
+        reason=reason,
+        detail=(
+            f"Invoice run {run.pk} held back this credit's original, so it held the credit too — "
+            "once the original is rated again, re-rate this credit."
+        ),
+        still=~original_on_statement,
+        now=now,
+        actor=actor,
+        actor_name=actor_name,
+    )
+    return taken
+
+
+def _statement_totals(run: InvoiceRun) -> dict[int, dict]:
+    """Each statement's totals in one GROUP BY: the exact sums of its lines, each rounded once."""
+    excl = F("total_cost_excl_vat")
+    incl = Coalesce("total_cost_incl_vat", "total_cost_excl_vat")
     rows = (
         CDR.objects.filter(invoice__run=run)
         .order_by()
@@ -327,8 +369,8 @@ def _statement_totals(run: InvoiceRun, currencies: set[str]) -> dict[int, dict]:
             count=Count("pk"),
             excl=Sum(excl),
             incl=Sum(incl),
-            fees=Sum(_line_rounded(F("fee"), precision)),
-            payout=Sum(_line_rounded(F("payout"), precision)),
+            fees=Sum("fee"),
+            payout=Sum("payout"),
             credits=Sum(excl, filter=Q(credit=True), default=Decimal(0)),
             start=Min("start_date_time"),
             end=Max("end_date_time"),
@@ -336,19 +378,19 @@ def _statement_totals(run: InvoiceRun, currencies: set[str]) -> dict[int, dict]:
     )
     totals = {}
     for row in rows:
-        # The sums are exact in the currency's minor unit; rounding again only drops the float
-        # noise SQLite (which stores decimals as REAL) adds to a sum.
         currency = row["invoice__currency"]
-        excl_total = round_money(row["excl"], currency)
-        incl_total = round_money(row["incl"], currency)
+        excl_total = round_sum(row["excl"], currency)
+        incl_total = round_sum(row["incl"], currency)
+        net_payout = round_sum(row["payout"], currency)
         totals[row["invoice"]] = {
             "cdr_count": row["count"],
             "total_excl_vat": excl_total,
             "total_vat": incl_total - excl_total,
             "total_incl_vat": incl_total,
-            "total_fees": round_money(row["fees"], currency),
-            "total_credits": round_money(row["credits"], currency),
-            "net_payout": round_money(row["payout"], currency),
+            "total_fees": round_sum(row["fees"], currency),
+            "total_credits": round_sum(row["credits"], currency),
+            "net_payout": net_payout,
+            "payable": net_payout,
             "period_start": row["start"],
             "period_end": row["end"],
         }
@@ -356,15 +398,15 @@ def _statement_totals(run: InvoiceRun, currencies: set[str]) -> dict[int, dict]:
 
 
 def line_amounts(currency, excl_vat, incl_vat, fee, payout) -> dict[str, Decimal]:
-    """One statement line in the currency's minor unit; statement totals are sums of these."""
-    excl = round_money(excl_vat, currency)
-    incl = round_money(incl_vat if incl_vat is not None else excl_vat, currency)
+    """One statement line at its own precision (4 decimals: lines are never rounded; statement
+    figures are their exact sums rounded once)."""
+    incl = incl_vat if incl_vat is not None else excl_vat
     return {
-        "excl_vat": excl,
-        "vat": incl - excl,
+        "excl_vat": excl_vat,
+        "vat": incl - excl_vat,
         "incl_vat": incl,
-        "fee": round_money(fee, currency),
-        "payout": round_money(payout, currency),
+        "fee": fee,
+        "payout": payout,
     }
 
 
@@ -380,7 +422,7 @@ def _exclusion_summary(run: InvoiceRun) -> list[ExclusionSummary]:
     for row in rows:
         currency = row["cdr__currency"]
         counts[row["reason"]] += row["count"]
-        amounts[row["reason"]][currency] = round_money(row["amount"], currency)
+        amounts[row["reason"]][currency] = round_sum(row["amount"], currency)
     return [
         ExclusionSummary(reason=reason, count=counts[reason], amounts=amounts[reason])
         for reason in sorted(counts)
@@ -391,11 +433,150 @@ def _lock_invoicing() -> None:
     InvoiceNumberSequence.objects.select_for_update().get_or_create(year=RUN_LOCK_YEAR)
 
 
-def _no_jit() -> None:
-    """PostgreSQL's JIT compiles each big statement for ~1 s; a run's statements gain nothing."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
+# The steps of a run, in order.
+
+
+def _start_run(*, cutoff: date, account: PayoutAccount | None, now, actor, label) -> InvoiceRun:
+    return InvoiceRun.objects.create(
+        cutoff=cutoff,
+        time_zone=settings.BUSINESS_TIME_ZONE,
+        payout_account=account,
+        created_at=now,
+        created_by=actor,
+        created_by_label=label,
+    )
+
+
+def _record_left_out(*, run: InvoiceRun, candidates: _Candidates, cutoff: date, now, actor, label):
+    """Record what the run leaves out and why; CDRs of unassigned EVSEs become not invoiceable."""
+    _record_exclusions(
+        run=run,
+        cdrs=candidates.pending.exclude(candidates.eligible),
+        reason=candidates.left_out_reason,
+    )
+    _mark_unassigned(run=run, now=now, actor=actor, actor_name=label)
+    not_invoiceable = CDR.objects.filter(
+        status=CDRStatus.NOT_INVOICEABLE, end_date_time__lt=cutoff_instant(cutoff)
+    )
+    if run.payout_account_id is not None:
+        not_invoiceable = not_invoiceable.filter(payout_account=run.payout_account_id)
+    _record_exclusions(
+        run=run,
+        cdrs=not_invoiceable.exclude(
+            pk__in=InvoiceRunExclusion.objects.filter(run=run).values("cdr_id")
+        ),
+        reason="reason",
+    )
+
+
+def _kind(account: PayoutAccount) -> str:
+    return InvoiceKind.STATEMENT if account.holder_id else InvoiceKind.REVENUE_REPORT
+
+
+def _create_drafts(*, run: InvoiceRun, pending: QuerySet, now) -> dict[int, PayoutAccount]:
+    """A draft for every account with a pending CDR (the account index answers that per account);
+    the ones that end up with no line are deleted again by `_fill_statements`."""
+    accounts = {
+        account.pk: account
+        for account in PayoutAccount.objects.filter(
+            Exists(pending.filter(payout_account=OuterRef("pk")))
+        ).order_by("name", "pk")
+    }
+    Invoice.objects.bulk_create(
+        Invoice(
+            run=run,
+            payout_account=account,
+            currency=account.currency,
+            kind=_kind(account),
+            created_at=now,
+        )
+        for account in accounts.values()
+    )
+    return accounts
+
+
+def _open_balances(account_pks) -> dict[int, Invoice]:
+    """Per account, its oldest final carried-forward statement not yet brought forward."""
+    balances: dict[int, Invoice] = {}
+    for statement in Invoice.objects.filter(
+        payout_account__in=account_pks,
+        status=InvoiceStatus.FINAL,
+        carried_forward=True,
+        brought_forward_into__isnull=True,
+    ).order_by("finalized_at", "pk"):
+        balances.setdefault(statement.payout_account_id, statement)
+    return balances
+
+
+def _fill_statements(run: InvoiceRun) -> list[Invoice]:
+    """Set each draft's totals, bring forward its account's open balance, delete empty drafts."""
+    totals = _statement_totals(run)
+    invoices = list(run.invoices.order_by("pk"))
+    filled = [invoice for invoice in invoices if invoice.pk in totals]
+    balances = _open_balances([i.payout_account_id for i in filled if not i.is_revenue_report])
+    for invoice in filled:
+        for name, value in totals[invoice.pk].items():
+            setattr(invoice, name, value)
+        balance = balances.get(invoice.payout_account_id)
+        if balance is not None and not invoice.is_revenue_report:
+            invoice.brought_forward_from = balance
+            invoice.balance_brought_forward = balance.payable
+            invoice.payable = invoice.net_payout + balance.payable
+    Invoice.objects.bulk_update(
+        filled, [*STATEMENT_TOTALS, "brought_forward_from", "balance_brought_forward"]
+    )
+    if len(filled) < len(invoices):
+        Invoice.objects.filter(run=run).exclude(pk__in=list(totals)).delete()
+    return filled
+
+
+def _statement_summaries(filled: list[Invoice], accounts: dict) -> list[StatementSummary]:
+    return [
+        StatementSummary(
+            account_id=invoice.payout_account_id,
+            account_name=accounts[invoice.payout_account_id].name,
+            currency=invoice.currency,
+            is_revenue_report=invoice.is_revenue_report,
+            balance_brought_forward=invoice.balance_brought_forward,
+            **{name: getattr(invoice, name) for name in STATEMENT_TOTALS},
+        )
+        for invoice in filled
+    ]
+
+
+def _close_run(*, run: InvoiceRun, statements, exclusions, actor, label) -> None:
+    """Store the run's counts and totals and write its audit event."""
+    run.cdr_count = sum(statement.cdr_count for statement in statements)
+    run.invoice_count = len(statements)
+    run.total_excl_vat = sum((s.total_excl_vat for s in statements), Decimal(0))
+    run.total_fees = sum((s.total_fees for s in statements), Decimal(0))
+    run.total_payout = sum((s.net_payout for s in statements), Decimal(0))
+    run.exclusions = {
+        exclusion.reason: {
+            "count": exclusion.count,
+            "amounts": {currency: str(amount) for currency, amount in exclusion.amounts.items()},
+        }
+        for exclusion in exclusions
+    }
+    run.save()
+    record_audit_event(
+        action=AuditAction.INVOICE_RUN,
+        actor=actor,
+        actor_name=label,
+        object_count=run.cdr_count,
+        summary=(
+            f"Invoice run {run.pk} (cutoff {run.cutoff.isoformat()} {run.time_zone}): "
+            f"{run.invoice_count:,} draft statements, {run.cdr_count:,} CDRs, "
+            f"{sum(e.count for e in exclusions):,} CDRs left out"
+        ),
+        details={
+            "run": run.pk,
+            "cutoff": run.cutoff.isoformat(),
+            "time_zone": run.time_zone,
+            "account": run.payout_account_id,
+            "exclusions": run.exclusions,
+        },
+    )
 
 
 def run_invoicing(
@@ -405,103 +586,38 @@ def run_invoicing(
     actor_name: str = "",
     dry_run: bool = False,
     progress: Progress | None = None,
+    account: PayoutAccount | None = None,
 ) -> InvoiceRunSummary:
     """Draft one statement per account from the CDRs that ended before `cutoff` (R6).
 
+    `account` limits the run to that account's CDRs (settling an account before deactivating it).
     A dry run does exactly the same work and rolls it back, so its figures are the real run's.
     `progress(advanced, total)` is called once the CDRs are on their statements.
 
     The number of queries does not depend on the number of CDRs or accounts: the CDRs left out are
-    recorded with two `INSERT … SELECT`, every statement is filled by one `UPDATE … FROM`, and all
-    statement totals come from one `GROUP BY`.
+    recorded with `INSERT … SELECT`, statements are filled by `UPDATE … FROM` (charges, then the
+    credits that follow them), and all statement totals come from one `GROUP BY`.
     """
     with transaction.atomic():
         _lock_invoicing()
-        _no_jit()
         now = timezone.now()
         label = actor_name or actor_label(actor)
-        run = InvoiceRun.objects.create(
-            cutoff=cutoff, created_at=now, created_by=actor, created_by_label=label
+        run = _start_run(cutoff=cutoff, account=account, now=now, actor=actor, label=label)
+        candidates = _candidates(cutoff, account=account)
+        _record_left_out(
+            run=run, candidates=candidates, cutoff=cutoff, now=now, actor=actor, label=label
         )
-        candidates = _candidates(cutoff)
-        _record_exclusions(
-            run=run,
-            cdrs=candidates.pending.exclude(candidates.eligible),
-            reason=candidates.left_out_reason,
-        )
-        _mark_unassigned(run=run, now=now, actor=actor, actor_name=label)
-        _record_exclusions(
-            run=run,
-            cdrs=CDR.objects.filter(
-                status=CDRStatus.NOT_INVOICEABLE, end_date_time__lt=cutoff_instant(cutoff)
-            ).exclude(pk__in=InvoiceRunExclusion.objects.filter(run=run).values("cdr_id")),
-            reason="reason",
-        )
-
-        # A draft for every account with a pending CDR (the account index answers that per
-        # account); the ones that end up with no line are deleted again below.
-        accounts = {
-            account.pk: account
-            for account in PayoutAccount.objects.filter(
-                Exists(candidates.pending.filter(payout_account=OuterRef("pk")))
-            ).order_by("name", "pk")
-        }
-        Invoice.objects.bulk_create(
-            Invoice(run=run, payout_account=account, currency=account.currency, created_at=now)
-            for account in accounts.values()
-        )
-        taken = _take_onto_statements(
-            run=run, eligible=candidates.pending.filter(candidates.eligible)
+        accounts = _create_drafts(run=run, pending=candidates.pending, now=now)
+        eligible = candidates.pending.filter(candidates.eligible)
+        taken = _take_onto_statements(run=run, eligible=eligible.filter(credit=False))
+        taken += _take_credits_and_hold_the_rest(
+            run=run, pending=eligible, now=now, actor=actor, actor_name=label
         )
         if progress:
             progress(taken, taken)
-        totals = _statement_totals(run, {account.currency for account in accounts.values()})
-        invoices = list(run.invoices.order_by("pk"))
-        filled = [invoice for invoice in invoices if invoice.pk in totals]
-        for invoice in filled:
-            for name, value in totals[invoice.pk].items():
-                setattr(invoice, name, value)
-        Invoice.objects.bulk_update(filled, list(STATEMENT_TOTALS))
-        if len(filled) < len(invoices):
-            Invoice.objects.filter(run=run).exclude(pk__in=list(totals)).delete()
-        statements = [
-            StatementSummary(
-                account_id=invoice.payout_account_id,
-                account_name=accounts[invoice.payout_account_id].name,
-                currency=invoice.currency,
-                **totals[invoice.pk],
-            )
-            for invoice in filled
-        ]
-
+        statements = _statement_summaries(_fill_statements(run), accounts)
         exclusions = _exclusion_summary(run)
-        run.cdr_count = sum(statement.cdr_count for statement in statements)
-        run.invoice_count = len(statements)
-        run.total_excl_vat = sum((s.total_excl_vat for s in statements), Decimal(0))
-        run.total_fees = sum((s.total_fees for s in statements), Decimal(0))
-        run.total_payout = sum((s.net_payout for s in statements), Decimal(0))
-        run.exclusions = {
-            exclusion.reason: {
-                "count": exclusion.count,
-                "amounts": {
-                    currency: str(amount) for currency, amount in exclusion.amounts.items()
-                },
-            }
-            for exclusion in exclusions
-        }
-        run.save()
-        record_audit_event(
-            action=AuditAction.INVOICE_RUN,
-            actor=actor,
-            actor_name=label,
-            object_count=run.cdr_count,
-            summary=(
-                f"Invoice run {run.pk} (cutoff {cutoff.isoformat()}): "
-                f"{run.invoice_count:,} draft statements, {run.cdr_count:,} CDRs, "
-                f"{sum(e.count for e in exclusions):,} CDRs left out"
-            ),
-            details={"run": run.pk, "cutoff": cutoff.isoformat(), "exclusions": run.exclusions},
-        )
+        _close_run(run=run, statements=statements, exclusions=exclusions, actor=actor, label=label)
         if dry_run:
             transaction.set_rollback(True)
     return InvoiceRunSummary(
@@ -513,8 +629,26 @@ def run_invoicing(
     )
 
 
+def settle_account(
+    *, account: PayoutAccount, actor=None, actor_name: str = ""
+) -> InvoiceRunSummary:
+    """An invoice run for this account alone up to today (cutoff: tomorrow 00:00 in the business
+    time zone), so a deactivation strands none of its rated CDRs."""
+    today = timezone.localdate(timezone=business_time_zone())
+    return run_invoicing(
+        cutoff=today + timedelta(days=1), actor=actor, actor_name=actor_name, account=account
+    )
+
+
+# Finalize: small named steps, so a later step (documents) can be added after `_freeze_payee`.
+
+
 def _locked_draft(invoice: Invoice, verb: str) -> Invoice:
-    locked = Invoice.objects.select_for_update().select_related("payout_account").get(pk=invoice.pk)
+    locked = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("payout_account__holder")
+        .get(pk=invoice.pk)
+    )
     if locked.status != InvoiceStatus.DRAFT:
         raise InvoicingError(
             f"{locked} is {locked.get_status_display().lower()}; only draft statements can be "
@@ -523,13 +657,90 @@ def _locked_draft(invoice: Invoice, verb: str) -> Invoice:
     return locked
 
 
-def _finalize_locked(invoice: Invoice, sequence: InvoiceNumberSequence, now, actor) -> None:
+def _assign_number(invoice: Invoice, sequence: InvoiceNumberSequence) -> None:
+    """The next self-billing number of the year; an internal revenue report gets none."""
+    if invoice.is_revenue_report:
+        return
     sequence.last_number += 1
     invoice.number = NUMBER_FORMAT.format(year=sequence.year, number=sequence.last_number)
+
+
+def _freeze_payee(invoice: Invoice) -> None:
+    """Copy the payee and the fee terms onto the statement: final documents read only the copy."""
+    account = invoice.payout_account
+    holder = account.holder
+    invoice.payee_name = holder.name if holder else settings.CPO_NAME
+    invoice.payee_account_holder_name = account.account_holder_name
+    invoice.payee_iban = account.iban
+    invoice.payee_bic = account.bic
+    invoice.payee_vat_number = account.vat_number or (holder.vat_number if holder else "")
+    invoice.payee_country = holder.country if holder else ""
+    invoice.terms_commission_percent = account.commission_percent
+    invoice.terms_fee_per_kwh = account.fee_per_kwh
+    invoice.terms_fee_per_session = account.fee_per_session
+
+
+def _settle_balance(invoice: Invoice) -> None:
+    """A payable amount ≤ 0 or below the account's minimum payout is carried forward, not paid."""
+    if invoice.is_revenue_report:
+        return
+    minimum = invoice.payout_account.minimum_payout
+    invoice.carried_forward = invoice.payable <= 0 or invoice.payable < minimum
+
+
+FINALIZED_FIELDS = [
+    "number",
+    "payable",
+    "status",
+    "finalized_at",
+    "finalized_by",
+    "carried_forward",
+    "payee_name",
+    "payee_account_holder_name",
+    "payee_iban",
+    "payee_bic",
+    "payee_vat_number",
+    "payee_country",
+    "terms_commission_percent",
+    "terms_fee_per_kwh",
+    "terms_fee_per_session",
+]
+
+
+def _issue_documents(invoice: Invoice, now, actor) -> None:
+    """A Sub-CPO statement is its self-billed invoice and the CPO's fee invoice, paid as one
+    transfer: the payable amount is the first's total less the second's, plus any balance
+    brought forward. The CPO's own revenue report has no documents."""
+    if invoice.is_revenue_report or invoice.payout_account.holder_id is None:
+        return
+    try:
+        documents = issue_statement_documents(
+            invoice=invoice, actor=actor, issued_on=timezone.localdate(now)
+        )
+    except DocumentError as exc:
+        raise InvoicingError(f"{exc} Nothing was finalized.") from exc
+    invoice.payable = documents.amount_to_pay + invoice.balance_brought_forward
+
+
+def _check_master_data(invoices: list[Invoice], now) -> None:
+    """Refuse before anything is numbered when a payee cannot be self-billed, naming them all."""
+    missing = master_data_problems(
+        invoices=[invoice for invoice in invoices if not invoice.is_revenue_report],
+        on=timezone.localdate(now),
+    )
+    if missing:
+        raise MasterDataMissing(missing)
+
+
+def _finalize_locked(invoice: Invoice, sequence: InvoiceNumberSequence, now, actor) -> None:
+    _assign_number(invoice, sequence)
+    _freeze_payee(invoice)
+    _issue_documents(invoice, now, actor)
+    _settle_balance(invoice)
     invoice.status = InvoiceStatus.FINAL
     invoice.finalized_at = now
     invoice.finalized_by = actor
-    invoice.save(update_fields=["number", "status", "finalized_at", "finalized_by"])
+    invoice.save(update_fields=FINALIZED_FIELDS)
 
 
 def _number_sequence(now) -> InvoiceNumberSequence:
@@ -540,10 +751,12 @@ def _number_sequence(now) -> InvoiceNumberSequence:
 
 
 def finalize_invoice(*, invoice: Invoice, actor) -> Invoice:
-    """Give a draft statement the next number of the year and make it final (immutable)."""
+    """Give a draft statement the next number of the year, freeze its payee data and make it
+    final (immutable); a revenue report is made final without a number."""
     with transaction.atomic():
         locked = _locked_draft(invoice, "finalized")
         now = timezone.now()
+        _check_master_data([locked], now)
         sequence = _number_sequence(now)
         _finalize_locked(locked, sequence, now, actor)
         sequence.save(update_fields=["last_number"])
@@ -552,7 +765,7 @@ def finalize_invoice(*, invoice: Invoice, actor) -> Invoice:
             actor=actor,
             payout_account=locked.payout_account,
             object_count=locked.cdr_count,
-            summary=f"Finalized payout statement {locked.number} for “{locked.payout_account}”",
+            summary=f"Finalized {locked} for “{locked.payout_account}”",
             details={"invoice": locked.pk, "number": locked.number, "run": locked.run_id},
         )
     return locked
@@ -564,38 +777,44 @@ def finalize_run(*, run: InvoiceRun, actor) -> list[Invoice]:
         drafts = list(
             Invoice.objects.select_for_update(of=("self",))
             .filter(run=run, status=InvoiceStatus.DRAFT)
-            .select_related("payout_account")
+            .select_related("payout_account__holder")
             .order_by("payout_account__name", "pk")
         )
         if not drafts:
             raise InvoicingError(f"Invoice run {run.pk} has no draft statements to finalize.")
         now = timezone.now()
+        _check_master_data(drafts, now)
         sequence = _number_sequence(now)
         for invoice in drafts:
             _finalize_locked(invoice, sequence, now, actor)
         sequence.save(update_fields=["last_number"])
+        numbers = [invoice.number for invoice in drafts if invoice.number]
         record_audit_event(
             action=AuditAction.INVOICE_FINALIZE,
             actor=actor,
             object_count=len(drafts),
             summary=(
-                f"Finalized {len(drafts):,} payout statements of invoice run {run.pk} "
-                f"({drafts[0].number} to {drafts[-1].number})"
+                f"Finalized {len(drafts):,} documents of invoice run {run.pk}"
+                + (f" ({numbers[0]} to {numbers[-1]})" if numbers else "")
             ),
-            details={"run": run.pk, "numbers": [invoice.number for invoice in drafts]},
+            details={"run": run.pk, "numbers": numbers},
         )
     return drafts
 
 
 def discard_invoice(*, invoice: Invoice, actor) -> int:
-    """Discard a draft statement; its CDRs go back to `rated` for a later run. Returns how many."""
+    """Discard a draft statement; its CDRs go back to `rated` for a later run, and a balance it
+    brought forward is open again. Returns how many CDRs were released."""
     with transaction.atomic():
         locked = _locked_draft(invoice, "discarded")
         released = CDR.objects.filter(invoice=locked).update(invoice=None, status=CDRStatus.RATED)
         locked.status = InvoiceStatus.DISCARDED
         locked.discarded_at = timezone.now()
         locked.discarded_by = actor
-        locked.save(update_fields=["status", "discarded_at", "discarded_by"])
+        locked.brought_forward_from = None
+        locked.save(
+            update_fields=["status", "discarded_at", "discarded_by", "brought_forward_from"]
+        )
         record_audit_event(
             action=AuditAction.INVOICE_DISCARD,
             actor=actor,

@@ -17,22 +17,26 @@ Order of the rules (the first that applies decides; this is what the CDR page ex
    They come first because no fix elsewhere (importing an EVSE, assigning it) can make such a CDR
    invoiceable; telling staff "assign the EVSE" would send them on a useless errand.
 2. A credit CDR (`credit=True`) is rated against its original's payout account, not its EVSE's:
-   original unknown or not rated/invoiced → `credit_original_unknown`; then the operator-prefix
-   rule when its EVSE is known; then `currency_mismatch` against the original's account.
+   original unknown → `credit_original_unknown`; original not rated/invoiced →
+   `original_not_invoiced`; then the operator-prefix rule when its EVSE is known; then
+   `currency_mismatch` against the original's account; then `credit_exceeds_original`.
 3. Any other CDR: EVSE unknown → `evse_unknown`; `cdr_location.evse_id` with another operator
    prefix than the matched EVSE's → `failed_validation`; no open assignment → `evse_unassigned`;
    CDR currency ≠ account currency → `currency_mismatch`.
 4. Otherwise `rated`.
 
-Amounts (rounded half-up to the currency's minor unit by `money.round_money`, nowhere else):
-    fee    = round(commission % × excl.-VAT total + fee per kWh × energy + fee per session)
-    payout = round(excl.-VAT total − fee)
-A credit reverses its original: it counts its excl.-VAT total as negative and its energy as
-positive whatever signs the peer sent, and every fee component is negated:
-    fee    = −round(commission % × |excl.-VAT| + fee per kWh × |energy| + fee per session)
-    payout = round(−|excl.-VAT| − fee)
-so a credit of a whole CDR yields exactly the negated fee and payout of the original (at the
-account's current fee terms). A credit is rated under the original's account and assignment.
+Amounts (4 decimals, the line precision; `money.fee_parts` holds the formula, nothing else rounds):
+    fee    = commission % × excl.-VAT total + fee per kWh × energy + fee per session
+    payout = excl.-VAT total − fee
+The terms applied (commission %, per kWh, per session, currency) are stored with the rating.
+A credit is rated with its original's stored terms, never today's, under the original's account
+and assignment; it counts its excl.-VAT total as negative and its energy as positive whatever signs
+the peer sent:
+- a credit of the whole original (same amount and energy) reverses its fee and payout exactly;
+- a partial credit reverses the commission and per-kWh parts of its own amounts, not the session fee;
+- the credits of one original never exceed it (amount or energy): a credit that would is held as
+  `credit_exceeds_original` (credits count in primary-key order);
+- a credit whose original is not rated or invoiced is held as `original_not_invoiced`.
 
 Invoiced CDRs (status `invoiced` or on a statement) are never touched.
 """
@@ -44,7 +48,8 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db.models import FilteredRelation, Q, QuerySet, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 
 from ..models import (
@@ -58,7 +63,7 @@ from ..models import (
     EVSEStatus,
     PayoutAccount,
 )
-from ..money import round_money
+from ..money import FeeTerms, fee_parts, format_money
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
@@ -82,6 +87,7 @@ class RatingOutcome:
     assignment_id: int | None = None
     fee: Decimal | None = None
     payout: Decimal | None = None
+    terms: FeeTerms | None = None
 
     @classmethod
     def hold(cls, reason: str, detail: str) -> "RatingOutcome":
@@ -106,7 +112,7 @@ class RerateSummary:
         invoiceable); now 35 rated, 2 not invoiceable — 2 EVSE unassigned."
         """
         amounts = ", ".join(
-            f"{amount:,.2f} {currency}"
+            format_money(amount, currency)
             for currency, amount in sorted(self.newly_rated_payout_by_currency.items())
         )
         rated = f"{self.newly_rated:,} newly rated" + (f", {amounts} payout" if amounts else "")
@@ -182,73 +188,122 @@ def _currency_failure(cdr, account: PayoutAccount) -> str | None:
     return None
 
 
-def _amounts(cdr, account: PayoutAccount) -> tuple[Decimal, Decimal]:
-    currency = cdr.currency
-    commission = account.commission_percent / Decimal(100)
-    if cdr.credit:
-        excl = -abs(cdr.total_cost_excl_vat)
-        fee = -round_money(
-            commission * abs(cdr.total_cost_excl_vat)
-            + account.fee_per_kwh * abs(cdr.total_energy)
-            + account.fee_per_session,
-            currency,
-        )
-    else:
-        excl = cdr.total_cost_excl_vat
-        fee = round_money(
-            commission * excl + account.fee_per_kwh * cdr.total_energy + account.fee_per_session,
-            currency,
-        )
-    # Fee and payout add up to the rounded collected amount, to the cent, whatever their signs.
-    return fee, round_money(excl, currency) - fee
+def account_terms(account: PayoutAccount) -> FeeTerms:
+    """An account's current fee terms, as a rating stores them."""
+    return FeeTerms(
+        commission_percent=account.commission_percent,
+        fee_per_kwh=account.fee_per_kwh,
+        fee_per_session=account.fee_per_session,
+        currency=account.currency,
+    )
 
 
-def evaluate_rating(*, cdr, evse, assignment, original, now: datetime) -> RatingOutcome:
+def _charge_amounts(cdr, terms: FeeTerms) -> tuple[Decimal, Decimal]:
+    fee = fee_parts(terms=terms, amount=cdr.total_cost_excl_vat, energy=cdr.total_energy).fee
+    return fee, cdr.total_cost_excl_vat - fee
+
+
+def _is_whole_credit(cdr, original) -> bool:
+    return abs(cdr.total_cost_excl_vat) == abs(original.total_cost_excl_vat) and abs(
+        cdr.total_energy
+    ) == abs(original.total_energy)
+
+
+def _credit_amounts(cdr, original) -> tuple[Decimal, Decimal]:
+    """A credit's fee and payout (both ≤ 0): the exact reverse of a whole original, else the
+    commission and per-kWh parts of its own amounts under the original's terms."""
+    if _is_whole_credit(cdr, original):
+        return -original.fee, -original.payout
+    excl = abs(cdr.total_cost_excl_vat)
+    parts = fee_parts(
+        terms=original.terms, amount=excl, energy=abs(cdr.total_energy), per_session=False
+    )
+    return -parts.fee, -excl + parts.fee
+
+
+def _rated(*, account, assignment_id, terms, amounts) -> RatingOutcome:
+    fee, payout = amounts
+    return RatingOutcome(
+        status=CDRStatus.RATED,
+        payout_account=account,
+        assignment_id=assignment_id,
+        fee=fee,
+        payout=payout,
+        terms=terms,
+    )
+
+
+def _excess_failure(cdr, original, credited: tuple[Decimal, Decimal]) -> str | None:
+    """Why this credit would take the original's credits beyond the original, or None."""
+    amount, energy = credited
+    amount += abs(cdr.total_cost_excl_vat)
+    energy += abs(cdr.total_energy)
+    limit_amount, limit_energy = abs(original.total_cost_excl_vat), abs(original.total_energy)
+    if amount <= limit_amount and energy <= limit_energy:
+        return None
+    return (
+        f"With this credit, the credits of CDR {original.cdr_id} would reverse "
+        f"{amount.normalize():f} {cdr.currency} and {energy.normalize():f} kWh, more than the "
+        f"original's {limit_amount.normalize():f} {cdr.currency} and "
+        f"{limit_energy.normalize():f} kWh — only the original itself can be credited."
+    )
+
+
+def _evaluate_credit(*, cdr, evse, original, credited) -> RatingOutcome:
+    reference = cdr.credit_reference_id or "(no credit_reference_id)"
+    if original is None:
+        return RatingOutcome.hold(
+            CDRReason.CREDIT_ORIGINAL_UNKNOWN,
+            _detail(
+                f"This credit reverses CDR {reference}, which has not been received — "
+                "once it is, re-rate this credit."
+            ),
+        )
+    if original.status not in RATED_STATES:
+        state = CDRStatus(original.status).label.lower()
+        why = f" ({CDRReason(original.reason).label})" if original.reason else ""
+        return RatingOutcome.hold(
+            CDRReason.ORIGINAL_NOT_INVOICED,
+            _detail(
+                f"This credit reverses CDR {original.cdr_id}, which is {state}{why} — "
+                "a credit is invoiced only with or after its original: rate the original first, "
+                "then re-rate this credit."
+            ),
+        )
+    if evse is not None and (failure := _prefix_failure(cdr, evse)):
+        return RatingOutcome.hold(CDRReason.FAILED_VALIDATION, _detail(failure))
+    account = original.payout_account
+    if failure := _currency_failure(cdr, account):
+        return RatingOutcome.hold(CDRReason.CURRENCY_MISMATCH, _detail(failure))
+    if failure := _excess_failure(cdr, original, credited):
+        return RatingOutcome.hold(CDRReason.CREDIT_EXCEEDS_ORIGINAL, _detail(failure))
+    return _rated(
+        account=account,
+        assignment_id=original.assignment_id,
+        terms=original.terms,
+        amounts=_credit_amounts(cdr, original),
+    )
+
+
+NOTHING_CREDITED = (Decimal(0), Decimal(0))
+
+
+def evaluate_rating(
+    *, cdr, evse, assignment, original, now: datetime, credited=NOTHING_CREDITED
+) -> RatingOutcome:
     """The rules of R5 in the order of the module docstring; pure: reads, never queries.
 
     `cdr` is a CDR (a model instance, saved or not, or a loaded row with the same attribute
     names); `evse` its matched EVSE (`evse_id` read) or None; `assignment` that EVSE's open
-    assignment (`pk` and `payout_account` read) or None; `original` a credit's original (`cdr_id`,
-    `status`, `reason`, `payout_account`, `assignment_id` read) or None.
+    assignment (`pk` and `payout_account` read) or None; `original` a credit's original (see
+    `_Original`) or None; `credited` what the original's other credits already reverse
+    (excl.-VAT amount, energy; both ≥ 0).
     """
     failure = _sanity_failure(cdr, now)
     if failure:
         return RatingOutcome.hold(CDRReason.FAILED_VALIDATION, _detail(failure))
-
     if cdr.credit:
-        reference = cdr.credit_reference_id or "(no credit_reference_id)"
-        if original is None:
-            return RatingOutcome.hold(
-                CDRReason.CREDIT_ORIGINAL_UNKNOWN,
-                _detail(
-                    f"This credit reverses CDR {reference}, which has not been received — "
-                    "once it is, re-rate this credit."
-                ),
-            )
-        if original.status not in RATED_STATES:
-            state = CDRStatus(original.status).label.lower()
-            why = f" ({CDRReason(original.reason).label})" if original.reason else ""
-            return RatingOutcome.hold(
-                CDRReason.CREDIT_ORIGINAL_UNKNOWN,
-                _detail(
-                    f"This credit reverses CDR {original.cdr_id}, which is {state}{why} — "
-                    "rate the original first, then re-rate this credit."
-                ),
-            )
-        if evse is not None and (failure := _prefix_failure(cdr, evse)):
-            return RatingOutcome.hold(CDRReason.FAILED_VALIDATION, _detail(failure))
-        account = original.payout_account
-        if failure := _currency_failure(cdr, account):
-            return RatingOutcome.hold(CDRReason.CURRENCY_MISMATCH, _detail(failure))
-        fee, payout = _amounts(cdr, account)
-        return RatingOutcome(
-            status=CDRStatus.RATED,
-            payout_account=account,
-            assignment_id=original.assignment_id,
-            fee=fee,
-            payout=payout,
-        )
-
+        return _evaluate_credit(cdr=cdr, evse=evse, original=original, credited=credited)
     if evse is None:
         return RatingOutcome.hold(
             CDRReason.EVSE_UNKNOWN,
@@ -270,13 +325,12 @@ def evaluate_rating(*, cdr, evse, assignment, original, now: datetime) -> Rating
     account = assignment.payout_account
     if failure := _currency_failure(cdr, account):
         return RatingOutcome.hold(CDRReason.CURRENCY_MISMATCH, _detail(failure))
-    fee, payout = _amounts(cdr, account)
-    return RatingOutcome(
-        status=CDRStatus.RATED,
-        payout_account=account,
+    terms = account_terms(account)
+    return _rated(
+        account=account,
         assignment_id=assignment.pk,
-        fee=fee,
-        payout=payout,
+        terms=terms,
+        amounts=_charge_amounts(cdr, terms),
     )
 
 
@@ -302,6 +356,11 @@ class _Original(NamedTuple):
     reason: str
     payout_account: PayoutAccount | None
     assignment_id: int | None
+    total_cost_excl_vat: Decimal
+    total_energy: Decimal
+    fee: Decimal | None
+    payout: Decimal | None
+    terms: FeeTerms | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,8 +426,28 @@ def _evses(cdrs: Sequence, known: dict) -> list:
     ]
 
 
-def _originals(cdrs: Sequence) -> list:
-    """Each credit's stored original as (pk, key, status, reason, account id, assignment id)."""
+_ORIGINAL_COLUMNS = (
+    "pk",
+    "country_code",
+    "party_id",
+    "cdr_id",
+    "status",
+    "reason",
+    "payout_account_id",
+    "assignment_id",
+    "total_cost_excl_vat",
+    "total_energy",
+    "fee",
+    "payout",
+    "terms_commission_percent",
+    "terms_fee_per_kwh",
+    "terms_fee_per_session",
+    "terms_currency",
+)
+
+
+def _originals(cdrs: Sequence) -> list[dict]:
+    """Each credit's stored original, as a dict of `_ORIGINAL_COLUMNS`."""
     credits = [cdr for cdr in cdrs if cdr.credit]
     if not credits:
         return []
@@ -389,17 +468,183 @@ def _originals(cdrs: Sequence) -> list:
             )
         )
         .order_by()
-        .values_list(
-            "pk",
-            "country_code",
-            "party_id",
-            "cdr_id",
-            "status",
-            "reason",
-            "payout_account_id",
-            "assignment_id",
-        )
+        .values(*_ORIGINAL_COLUMNS)
     )
+
+
+def _credited_elsewhere(originals: Sequence[dict], cdrs: Sequence) -> dict[int, list[Decimal]]:
+    """Per stored original: the excl.-VAT amount and energy its rated or invoiced credits outside
+    this batch already reverse (one grouped query)."""
+    if not originals:
+        return {}
+    rows = (
+        CDR.objects.filter(
+            credited_cdr__in=[row["pk"] for row in originals],
+            credit=True,
+            status__in=RATED_STATES,
+        )
+        .exclude(pk__in=[cdr.pk for cdr in cdrs if cdr.pk is not None])
+        .order_by()
+        .values("credited_cdr")
+        .annotate(amount=Sum(Abs("total_cost_excl_vat")), energy=Sum(Abs("total_energy")))
+    )
+    return {row["credited_cdr"]: [row["amount"], row["energy"]] for row in rows}
+
+
+def _stored_terms(row: dict) -> FeeTerms | None:
+    if row["terms_commission_percent"] is None:
+        return None
+    return FeeTerms(
+        commission_percent=row["terms_commission_percent"],
+        fee_per_kwh=row["terms_fee_per_kwh"],
+        fee_per_session=row["terms_fee_per_session"],
+        currency=row["terms_currency"],
+    )
+
+
+@dataclass
+class _BatchContext:
+    """What the rules need for one batch, loaded with a constant number of queries."""
+
+    evses: list
+    open_assignment: dict[int, _OpenAssignment]
+    originals_by_pk: dict[int, _Original]
+    originals_by_key: dict[tuple, _Original]
+    credited: dict[int | tuple, list[Decimal]]
+
+
+def _open_assignments(cdrs, evses, known_evses, known_assignments) -> list[tuple]:
+    """(EVSE pk, open assignment pk, account pk) of the charges' EVSEs: known ones, then one query."""
+    rows = [(evse_pk, pk, account_pk) for evse_pk, (pk, account_pk) in known_assignments.items()]
+    assigned_evses = {
+        evse.pk
+        for evse, cdr in zip(evses, cdrs, strict=True)
+        if evse and not cdr.credit and evse.pk not in known_evses
+    }
+    if assigned_evses:
+        rows += list(
+            Assignment.objects.open()
+            .filter(evse_id__in=assigned_evses)
+            .order_by()
+            .values_list("evse_id", "pk", "payout_account_id")
+        )
+    return rows
+
+
+def _load_context(cdrs, known_evses, known_assignments) -> _BatchContext:
+    evses = _evses(cdrs, known_evses)
+    assignments = _open_assignments(cdrs, evses, known_evses, known_assignments)
+    originals = _originals(cdrs)
+    account_pks = {row[2] for row in assignments} | {
+        row["payout_account_id"] for row in originals if row["payout_account_id"]
+    }
+    accounts = PayoutAccount.objects.order_by().in_bulk(account_pks) if account_pks else {}
+    context = _BatchContext(
+        evses=evses,
+        open_assignment={
+            evse_pk: _OpenAssignment(pk, accounts[account_pk])
+            for evse_pk, pk, account_pk in assignments
+        },
+        originals_by_pk={},
+        originals_by_key={},
+        credited=_credited_elsewhere(originals, cdrs),
+    )
+    for row in originals:
+        account = accounts.get(row["payout_account_id"])
+        original = _Original(
+            row["pk"],
+            row["cdr_id"],
+            row["status"],
+            row["reason"],
+            account,
+            row["assignment_id"],
+            row["total_cost_excl_vat"],
+            row["total_energy"],
+            row["fee"],
+            row["payout"],
+            _stored_terms(row) or (account and account_terms(account)),
+        )
+        context.originals_by_pk[row["pk"]] = original
+        context.originals_by_key[(row["country_code"], row["party_id"], row["cdr_id"])] = original
+    return context
+
+
+def _original_rated_in_batch(member, outcome: RatingOutcome) -> _Original:
+    """A credit counts with its original's new rating when both are in the batch."""
+    return _Original(
+        member.pk,
+        member.cdr_id,
+        outcome.status,
+        outcome.reason,
+        outcome.payout_account,
+        outcome.assignment_id,
+        member.total_cost_excl_vat,
+        member.total_energy,
+        outcome.fee,
+        outcome.payout,
+        outcome.terms,
+    )
+
+
+def _rate_credit(cdrs, position, ratings, context: _BatchContext, now) -> Rating:
+    cdr = cdrs[position]
+    key = (cdr.country_code, cdr.party_id, cdr.credit_reference_id)
+    original = context.originals_by_pk.get(cdr.credited_cdr_id) or context.originals_by_key.get(key)
+    # A stored original may be in this batch too (re-rate); an unsaved one only is (import).
+    at = ratings.positions.get(key if original is None else original.pk)
+    if at is not None and ratings.done[at] is not None and at != position:
+        original = _original_rated_in_batch(cdrs[at], ratings.done[at].outcome)
+    else:
+        at = None
+    if original is not None and original.pk is not None and original.pk == cdr.pk:
+        original = None
+    credit_key = None if original is None else (original.pk or ("position", at))
+    credited = context.credited.setdefault(credit_key, [Decimal(0), Decimal(0)])
+    outcome = evaluate_rating(
+        cdr=cdr,
+        evse=context.evses[position],
+        assignment=None,
+        original=original,
+        now=now,
+        credited=tuple(credited),
+    )
+    if outcome.status == CDRStatus.RATED:
+        # Later credits of the same original in this batch count this one.
+        credited[0] += abs(cdr.total_cost_excl_vat)
+        credited[1] += abs(cdr.total_energy)
+    return Rating(
+        evse=context.evses[position], original=original, original_position=at, outcome=outcome
+    )
+
+
+@dataclass
+class _Ratings:
+    done: list
+    positions: dict = field(default_factory=dict)  # a charge's pk and OCPI key → its position
+
+
+def _rate_charges(cdrs, context: _BatchContext, now) -> _Ratings:
+    ratings = _Ratings(done=[None] * len(cdrs))
+    for position, cdr in enumerate(cdrs):
+        if cdr.credit:
+            continue
+        if cdr.pk is not None:
+            ratings.positions[cdr.pk] = position
+        ratings.positions[(cdr.country_code, cdr.party_id, cdr.cdr_id)] = position
+        evse = context.evses[position]
+        ratings.done[position] = Rating(
+            evse=evse,
+            original=None,
+            original_position=None,
+            outcome=evaluate_rating(
+                cdr=cdr,
+                evse=evse,
+                assignment=context.open_assignment.get(getattr(evse, "pk", None)),
+                original=None,
+                now=now,
+            ),
+        )
+    return ratings
 
 
 def rate_batch(
@@ -414,98 +659,30 @@ def rate_batch(
     `cdrs` are CDR model instances (saved or not) or loaded rows with the CDR's attribute names
     (`pk`, `evse_id`, `credited_cdr_id`, the fields the rules read). Nothing is written. Originals
     are rated before credits, so a credit sees its original's rating from the same batch, also
-    when the original is not saved yet (matched by country_code, party_id and CDR id).
+    when the original is not saved yet (matched by country_code, party_id and CDR id). Credits
+    are rated in batch order, each counting the credits of its original rated before it.
 
     A caller that loaded the CDRs' EVSEs with them passes `known_evses` (pk → EVSE) and, for
     exactly those EVSEs, `known_assignments` (EVSE pk → (open assignment pk, account pk); an
     EVSE missing there has none); only the others are looked up.
     """
-    known_evses = known_evses or {}
-    known_assignments = known_assignments or {}
-    evses = _evses(cdrs, known_evses)
-    assigned_evses = {
-        evse.pk
-        for evse, cdr in zip(evses, cdrs, strict=True)
-        if evse and not cdr.credit and evse.pk not in known_evses
-    }
-    assignments = [
-        (evse_pk, pk, account_pk) for evse_pk, (pk, account_pk) in known_assignments.items()
-    ]
-    if assigned_evses:
-        assignments += list(
-            Assignment.objects.open()
-            .filter(evse_id__in=assigned_evses)
-            .order_by()
-            .values_list("evse_id", "pk", "payout_account_id")
-        )
-    originals = _originals(cdrs)
-    account_pks = {row[2] for row in assignments} | {row[6] for row in originals if row[6]}
-    accounts = PayoutAccount.objects.order_by().in_bulk(account_pks) if account_pks else {}
-    open_assignment = {
-        evse_pk: _OpenAssignment(pk, accounts[account_pk])
-        for evse_pk, pk, account_pk in assignments
-    }
-    stored_by_pk, stored_by_key = {}, {}
-    for pk, country_code, party_id, cdr_id, status, reason, account_pk, assignment_pk in originals:
-        original = _Original(pk, cdr_id, status, reason, accounts.get(account_pk), assignment_pk)
-        stored_by_pk[pk] = original
-        stored_by_key[(country_code, party_id, cdr_id)] = original
-
-    ratings: list[Rating | None] = [None] * len(cdrs)
-    position_by_pk, position_by_key = {}, {}
+    context = _load_context(cdrs, known_evses or {}, known_assignments or {})
+    ratings = _rate_charges(cdrs, context, now)
     for position, cdr in enumerate(cdrs):
-        if cdr.pk is not None:
-            position_by_pk[cdr.pk] = position
-        if not cdr.credit:
-            position_by_key[(cdr.country_code, cdr.party_id, cdr.cdr_id)] = position
-            ratings[position] = Rating(
-                evse=evses[position],
-                original=None,
-                original_position=None,
-                outcome=evaluate_rating(
-                    cdr=cdr,
-                    evse=evses[position],
-                    assignment=open_assignment.get(getattr(evses[position], "pk", None)),
-                    original=None,
-                    now=now,
-                ),
-            )
-    for position, cdr in enumerate(cdrs):
-        if not cdr.credit:
-            continue
-        key = (cdr.country_code, cdr.party_id, cdr.credit_reference_id)
-        original = stored_by_pk.get(cdr.credited_cdr_id) or stored_by_key.get(key)
-        # A stored original may be in this batch too (re-rate); an unsaved one only is (import).
-        at = position_by_key.get(key) if original is None else position_by_pk.get(original.pk)
-        if at is not None and ratings[at] is not None and at != position:
-            # Rated in this batch: the credit counts with the original's new rating.
-            member, outcome = cdrs[at], ratings[at].outcome
-            original = _Original(
-                member.pk,
-                member.cdr_id,
-                outcome.status,
-                outcome.reason,
-                outcome.payout_account,
-                outcome.assignment_id,
-            )
-        else:
-            at = None
-        if original is not None and original.pk is not None and original.pk == cdr.pk:
-            original = None
-        ratings[position] = Rating(
-            evse=evses[position],
-            original=original,
-            original_position=at,
-            outcome=evaluate_rating(
-                cdr=cdr, evse=evses[position], assignment=None, original=original, now=now
-            ),
-        )
-    return ratings
+        if cdr.credit:
+            ratings.done[position] = _rate_credit(cdrs, position, ratings, context, now)
+    return ratings.done
 
 
 # Writing: set-based, one statement per batch whatever its size.
 
 
+_TERMS_COLUMNS = (
+    ("terms_commission_percent", "numeric"),
+    ("terms_fee_per_kwh", "numeric"),
+    ("terms_fee_per_session", "numeric"),
+    ("terms_currency", "text"),
+)
 _CDR_RATING_COLUMNS = (
     ("id", "bigint"),
     ("evse_id", "bigint"),
@@ -517,6 +694,7 @@ _CDR_RATING_COLUMNS = (
     ("assignment_id", "bigint"),
     ("fee", "numeric"),
     ("payout", "numeric"),
+    *_TERMS_COLUMNS,
     ("rated_at", "timestamptz"),
 )
 _HISTORY_COLUMNS = (
@@ -530,7 +708,15 @@ _HISTORY_COLUMNS = (
     ("payout_account_id", "bigint"),
     ("fee", "numeric"),
     ("payout", "numeric"),
+    *_TERMS_COLUMNS,
 )
+
+
+def terms_values(terms: FeeTerms | None) -> tuple:
+    """The stored terms columns of a rating (empty when it applied none)."""
+    if terms is None:
+        return (None, None, None, "")
+    return (terms.commission_percent, terms.fee_per_kwh, terms.fee_per_session, terms.currency)
 
 
 def rated_at(outcome: RatingOutcome, now: datetime) -> datetime | None:
@@ -558,6 +744,7 @@ def record_history(
                 None if outcome.payout_account is None else outcome.payout_account.pk,
                 outcome.fee,
                 outcome.payout,
+                *terms_values(outcome.terms),
             )
             for pk, outcome in ratings
         ],
@@ -576,6 +763,10 @@ def _state(cdr) -> tuple:
         cdr.assignment_id,
         cdr.fee,
         cdr.payout,
+        cdr.terms_commission_percent,
+        cdr.terms_fee_per_kwh,
+        cdr.terms_fee_per_session,
+        cdr.terms_currency,
     )
 
 
@@ -593,6 +784,7 @@ def _new_state(cdr, rating: Rating) -> tuple:
         outcome.assignment_id,
         outcome.fee,
         outcome.payout,
+        *terms_values(outcome.terms),
     )
 
 
@@ -658,6 +850,12 @@ def apply_rating(cdr, rating: Rating, now: datetime) -> None:
     cdr.assignment_id = outcome.assignment_id
     cdr.fee = outcome.fee
     cdr.payout = outcome.payout
+    (
+        cdr.terms_commission_percent,
+        cdr.terms_fee_per_kwh,
+        cdr.terms_fee_per_session,
+        cdr.terms_currency,
+    ) = terms_values(outcome.terms)
     cdr.rated_at = rated_at(outcome, now)
 
 
@@ -689,6 +887,10 @@ class _StoredCDR(NamedTuple):
     assignment_id: int | None
     fee: Decimal | None
     payout: Decimal | None
+    terms_commission_percent: Decimal | None
+    terms_fee_per_kwh: Decimal | None
+    terms_fee_per_session: Decimal | None
+    terms_currency: str
 
 
 _STORED_COLUMNS = ("id",) + _StoredCDR._fields[1:]

@@ -1,7 +1,5 @@
 """Tables of the invoice run pages: runs, a run's statements, a statement's lines."""
 
-from decimal import Decimal
-
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils import timezone
@@ -9,15 +7,10 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 
 from ..models import InvoiceStatus
-from ..money import minor_unit
+from ..money import format_money
 from ..services.invoicing import line_amounts
 
 NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
-
-
-def format_money(value, currency: str) -> str:
-    """`1,234.50 EUR`: thousands separators, the currency's minor unit."""
-    return f"{number_format(Decimal(value), minor_unit(currency), force_grouping=True)} {currency}"
 
 
 def format_count(value) -> str:
@@ -119,9 +112,9 @@ class StatementTable(tables.Table):
 
 
 class InvoiceLineTable(tables.Table):
-    """A statement's lines; amounts as printed (rounded per line), credit CDRs negative."""
+    """A statement's lines at their own 4 decimals (the totals round once), credits negative."""
 
-    date = tables.Column(verbose_name="Date", accessor="end_date_time", orderable=False)
+    date = tables.Column(accessor="end_date_time", orderable=False)
     cdr_id = tables.Column(verbose_name="CDR", orderable=False)
     evse = tables.Column(verbose_name="EVSE ID", accessor="evse_id_raw", orderable=False)
     location = tables.Column(
@@ -141,6 +134,11 @@ class InvoiceLineTable(tables.Table):
         attrs = {"id": "result_list", "class": "statement-lines"}
         empty_text = "This statement has no lines."
         row_attrs = {"class": lambda record: "credit" if record.credit else ""}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The page names the zone of its times once, in the column header.
+        self.columns["date"].column.verbose_name = f"Ended ({timezone.get_current_timezone_name()})"
 
     def _amounts(self, record) -> dict:
         return line_amounts(
@@ -164,19 +162,29 @@ class InvoiceLineTable(tables.Table):
         return ", ".join(part for part in (location.name, location.city) if part)
 
     def render_cdr_id(self, value, record):
-        return format_html("{}{}", value, " (credit)" if record.credit else "")
+        if not record.credit:
+            return value
+        original = record.credited_cdr
+        if original is None:
+            return format_html("{} (credit)", value)
+        if original.invoice_id and original.invoice.number:
+            # A credit of an original on an earlier, final statement names that statement.
+            return format_html(
+                "{} (credit of {} on {})", value, original.cdr_id, original.invoice.number
+            )
+        return format_html("{} (credit of {})", value, original.cdr_id)
 
     def render_total_energy(self, value):
         return number_format(value, 3, force_grouping=True)
 
     def render_excl_vat(self, record):
-        return format_money(self._amounts(record)["excl_vat"], record.currency)
+        return format_money(self._amounts(record)["excl_vat"], record.currency, line=True)
 
     def render_incl_vat(self, record):
-        return format_money(self._amounts(record)["incl_vat"], record.currency)
+        return format_money(self._amounts(record)["incl_vat"], record.currency, line=True)
 
     def render_fee(self, record):
-        return format_money(self._amounts(record)["fee"], record.currency)
+        return format_money(self._amounts(record)["fee"], record.currency, line=True)
 
     def render_payout(self, record):
-        return format_money(self._amounts(record)["payout"], record.currency)
+        return format_money(self._amounts(record)["payout"], record.currency, line=True)

@@ -8,17 +8,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 
 from ..forms.accounts import PayoutAccountForm
 from ..models import PayoutAccount, SubCPO
+from ..money import format_money
 from ..selectors.accounts import (
     PayoutAccountFilter,
     account_audit_events,
     payout_accounts_with_evse_counts,
 )
+from ..selectors.invoicing import open_balance, unsettled_cdrs
 from ..services.accounts import PayoutAccountError, create_payout_account, update_payout_account
 from ..services.assignments import (
     AssignmentError,
@@ -26,10 +28,12 @@ from ..services.assignments import (
     open_assignment_count,
     reactivate_payout_account,
 )
+from ..services.invoicing import settle_account
 from ..tables.accounts import PayoutAccountTable, grouped_iban
 
 VIEW_PERM = "evse_payout.view_payoutaccount"
 CHANGE_PERM = "evse_payout.change_payoutaccount"
+RUN_PERM = "evse_payout.add_invoicerun"
 
 
 def _require_change_permission(request):
@@ -158,8 +162,34 @@ def account_edit(request, pk):
             "iban_display": grouped_iban(account.iban),
             "evse_count": open_assignment_count(account),
             "audit_events": account_audit_events(account),
+            "open_balance": _open_balance_context(account),
         },
     )
+
+
+def _open_balance_context(account: PayoutAccount) -> dict | None:
+    statement = open_balance(account)
+    if statement is None:
+        return None
+    return {"statement": statement, "amount": format_money(statement.payable, account.currency)}
+
+
+@permission_required(CHANGE_PERM, raise_exception=True)
+@permission_required(RUN_PERM, raise_exception=True)
+@require_POST
+def account_settle(request, pk):
+    """Settle before deactivating: an invoice run for this account alone, up to today."""
+    account = get_object_or_404(PayoutAccount, pk=pk)
+    summary = settle_account(account=account, actor=request.user)
+    if not summary.statements:
+        messages.info(request, f"“{account.name}” has no rated CDR to invoice; nothing was run.")
+        return redirect("evse_payout:account_deactivate", pk=account.pk)
+    messages.success(
+        request,
+        f"Invoice run {summary.run_id} drafted the statement of “{account.name}” with "
+        f"{summary.cdr_count:,} CDRs. Finalize it, then deactivate the account.",
+    )
+    return redirect("evse_payout:invoice_run_detail", pk=summary.run_id)
 
 
 @permission_required(CHANGE_PERM, raise_exception=True)
@@ -188,6 +218,8 @@ def account_deactivate(request, pk):
             "title": "Deactivate payout account",
             "account": account,
             "evse_count": open_assignment_count(account),
+            "unsettled": unsettled_cdrs(account),
+            "can_settle": request.user.has_perm(RUN_PERM),
             "next_url": _safe_next(request),
         },
     )
@@ -228,4 +260,5 @@ urlpatterns = [
     path("accounts/<int:pk>/", account_edit, name="account_edit"),
     path("accounts/<int:pk>/deactivate/", account_deactivate, name="account_deactivate"),
     path("accounts/<int:pk>/reactivate/", account_reactivate, name="account_reactivate"),
+    path("accounts/<int:pk>/settle/", account_settle, name="account_settle"),
 ]

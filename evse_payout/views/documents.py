@@ -1,6 +1,5 @@
-"""A statement's tax documents: PDF and UBL downloads, the run's ZIP of them, the SEPA
-pain.001.001.09 file, and "Cancel with credit note". Every change goes through
-evse_payout.services.documents."""
+"""A statement's tax documents: PDF and UBL downloads, the run's ZIP of them, and "Cancel with
+credit note". Every change goes through evse_payout.services.documents."""
 
 import io
 import zipfile
@@ -16,7 +15,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from ..models import Document, Invoice, InvoiceRun, InvoiceStatus
 from ..money import round_money
 from ..renderers.pdf import pdf_filename, render_document_pdf
-from ..renderers.sepa import SepaError, render_run_sepa, sepa_filename
 from ..renderers.ubl import render_ubl, ubl_filename
 from ..services.documents import (
     CancelError,
@@ -80,21 +78,6 @@ def run_documents_zip(request, pk):
             archive.writestr(pdf_filename(document), render_document_pdf(document))
             archive.writestr(ubl_filename(document), render_ubl(document))
     return _download(buffer.getvalue(), f"documents-run-{run.pk}.zip", "application/zip")
-
-
-@permission_required(CHANGE_INVOICE, raise_exception=True)
-@require_GET
-def run_sepa_09(request, pk):
-    run = get_object_or_404(InvoiceRun, pk=pk)
-    if run.invoices.filter(status=InvoiceStatus.DRAFT).exists():
-        messages.error(request, "No SEPA file was built. Finalize or discard every draft first.")
-        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    try:
-        content, _ = render_run_sepa(run=run)
-    except SepaError as exc:
-        messages.error(request, f"No SEPA file was built. {exc}")
-        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    return _download(content, sepa_filename(run), "application/xml")
 
 
 @permission_required(CHANGE_INVOICE, raise_exception=True)
@@ -197,6 +180,5 @@ urlpatterns = [
     path("documents/<int:pk>/pdf/", document_pdf, name="document_pdf"),
     path("documents/<int:pk>/ubl/", document_ubl, name="document_ubl"),
     path("invoice-runs/<int:pk>/documents.zip", run_documents_zip, name="invoice_run_documents"),
-    path("invoice-runs/<int:pk>/sepa-09/", run_sepa_09, name="invoice_run_sepa_09"),
     path("statements/<int:pk>/cancel/", statement_cancel, name="invoice_cancel"),
 ]

@@ -11,30 +11,37 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus
-from ..selectors.invoicing import invoice_lines, invoice_runs, run_exclusions, run_statements
+from ..money import format_money
+from ..renderers.sepa import CURRENCY as SEPA_CURRENCY
+from ..renderers.sepa import SepaError, render_run_sepa, sepa_filename
+from ..selectors.invoicing import (
+    invoice_lines,
+    invoice_runs,
+    rounding_note,
+    run_carried_forward,
+    run_exclusions,
+    run_revenue_reports,
+    run_statements,
+    statement_payee,
+)
 from ..services.invoicing import (
     InvoicingError,
+    MasterDataMissing,
     discard_invoice,
     finalize_invoice,
     finalize_run,
     run_invoicing,
 )
-from ..services.payout_files import (
-    SEPA_CURRENCY,
-    PayoutFileError,
-    build_sepa_transfer,
-    iter_statement_csv,
-)
+from ..services.payout_files import iter_statement_csv
 from ..tables.evses import paginate_table
 from ..tables.invoicing import (
     InvoiceLineTable,
     InvoiceRunTable,
     StatementTable,
     format_count,
-    format_money,
     statement_label,
 )
-from .documents import statement_documents_context
+from .documents import master_data_refusal, statement_documents_context
 
 VIEW_RUN = "evse_payout.view_invoicerun"
 VIEW_INVOICE = "evse_payout.view_invoice"
@@ -121,7 +128,9 @@ def invoice_run_new(request):
 @permission_required(VIEW_RUN, raise_exception=True)
 @require_GET
 def invoice_run_detail(request, pk):
-    run = get_object_or_404(InvoiceRun.objects.select_related("created_by"), pk=pk)
+    run = get_object_or_404(
+        InvoiceRun.objects.select_related("created_by", "payout_account"), pk=pk
+    )
     statements = list(run_statements(run))
     can_change = request.user.has_perm(CHANGE_INVOICE)
     has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
@@ -133,6 +142,19 @@ def invoice_run_detail(request, pk):
             "title": f"Invoice run {run.pk}",
             "run": run,
             "table": StatementTable(statements),
+            "revenue_reports": [
+                {
+                    "report": report,
+                    "excl_vat": format_money(report.total_excl_vat, report.currency),
+                    "fees": format_money(report.total_fees, report.currency),
+                    "net": format_money(report.net_payout, report.currency),
+                }
+                for report in run_revenue_reports(run)
+            ],
+            "carried_forward": [
+                (statement, format_money(statement.payable, statement.currency))
+                for statement in run_carried_forward(run)
+            ],
             "exclusions": run_exclusions(run),
             "can_change": can_change,
             "has_drafts": has_drafts,
@@ -146,6 +168,24 @@ def invoice_run_detail(request, pk):
     )
 
 
+def _refusal(exc: InvoicingError) -> str:
+    """Why finalize was refused; missing master data links to each Sub-CPO concerned."""
+    return master_data_refusal(exc.missing) if isinstance(exc, MasterDataMissing) else str(exc)
+
+
+def _finalized_message(finalized: list[Invoice]) -> str:
+    numbers = [invoice.number for invoice in finalized if invoice.number]
+    text = f"Finalized {len(numbers):,} statements"
+    text += f": {numbers[0]} to {numbers[-1]}." if numbers else "."
+    reports = len(finalized) - len(numbers)
+    if reports:
+        text += f" {reports:,} internal revenue report{'s' if reports > 1 else ''} finalized."
+    carried = sum(invoice.carried_forward for invoice in finalized)
+    if carried:
+        text += f" {carried:,} carried forward (nothing to pay out now)."
+    return text
+
+
 @permission_required(CHANGE_INVOICE, raise_exception=True)
 @require_POST
 def invoice_run_finalize(request, pk):
@@ -153,13 +193,9 @@ def invoice_run_finalize(request, pk):
     try:
         finalized = finalize_run(run=run, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
-        messages.success(
-            request,
-            f"Finalized {len(finalized):,} statements: {finalized[0].number} to "
-            f"{finalized[-1].number}.",
-        )
+        messages.success(request, _finalized_message(finalized))
     return redirect("evse_payout:invoice_run_detail", pk=run.pk)
 
 
@@ -168,12 +204,12 @@ def invoice_run_finalize(request, pk):
 def invoice_run_sepa(request, pk):
     run = get_object_or_404(InvoiceRun, pk=pk)
     try:
-        sepa = build_sepa_transfer(run=run)
-    except PayoutFileError as exc:
+        content, _ = render_run_sepa(run=run)
+    except SepaError as exc:
         messages.error(request, f"No SEPA file was built. {exc}")
         return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    response = HttpResponse(sepa.content, content_type="application/xml")
-    response["Content-Disposition"] = f'attachment; filename="{sepa.filename}"'
+    response = HttpResponse(content, content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{sepa_filename(run)}"'
     return response
 
 
@@ -185,6 +221,13 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),
     ]
+    if invoice.brought_forward_from_id:
+        source = invoice.brought_forward_from
+        rows.append(
+            (f"Balance carried forward from {source.number}", invoice.balance_brought_forward)
+        )
+    if not invoice.is_revenue_report:
+        rows.append(("Payable", invoice.payable))
     return [(label, format_money(value, invoice.currency)) for label, value in rows]
 
 
@@ -192,7 +235,10 @@ def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
 @require_GET
 def invoice_detail(request, pk):
     invoice = get_object_or_404(
-        Invoice.objects.select_related("payout_account__holder", "run", "finalized_by"), pk=pk
+        Invoice.objects.select_related(
+            "payout_account__holder", "run", "finalized_by", "brought_forward_from"
+        ),
+        pk=pk,
     )
     table = paginate_table(request, InvoiceLineTable(invoice_lines(invoice)))
     return render(
@@ -202,6 +248,8 @@ def invoice_detail(request, pk):
             "title": f"Payout statement {statement_label(invoice)}",
             "invoice": invoice,
             "account": invoice.payout_account,
+            "payee": statement_payee(invoice),
+            "rounding_note": rounding_note(invoice.currency),
             "table": table,
             "totals": _statement_totals(invoice),
             "credits": format_money(invoice.total_credits, invoice.currency),
@@ -238,11 +286,15 @@ def invoice_finalize(request, pk):
     try:
         finalized = finalize_invoice(invoice=invoice, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
-        messages.success(
-            request, f"Statement finalized as {finalized.number}. It can no longer be changed."
-        )
+        if finalized.is_revenue_report:
+            text = "Internal revenue report finalized (it has no number: nothing is paid out)."
+        else:
+            text = f"Statement finalized as {finalized.number}. It can no longer be changed."
+        if finalized.carried_forward:
+            text += " Its payable amount is carried forward to the account's next statement."
+        messages.success(request, text)
     return redirect("evse_payout:invoice_detail", pk=invoice.pk)
 
 

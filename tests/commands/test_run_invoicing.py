@@ -60,3 +60,30 @@ def test_dry_run_prints_the_same_figures_and_writes_nothing(cdrs):
 def test_invalid_cutoff_is_refused():
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         run_command("--cutoff", "01/03/2026")
+
+
+def test_account_option_invoices_that_account_alone_up_to_today():
+    settled = AssignmentFactory()
+    other = AssignmentFactory()
+    mine = rated_cdr(settled, excl=Decimal("10.00"))
+    theirs = rated_cdr(other, excl=Decimal("10.00"))
+
+    out, _ = run_command("--account", str(settled.payout_account_id))
+
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.status == CDRStatus.INVOICED
+    assert theirs.status == CDRStatus.RATED
+    run = InvoiceRun.objects.get()
+    assert run.payout_account_id == settled.payout_account_id
+    assert "1 statements drafted" in out
+
+
+def test_unknown_account_is_refused_by_name():
+    with pytest.raises(CommandError, match="--account 999999: no payout account"):
+        run_command("--account", "999999")
+
+
+def test_cutoff_is_required_without_account():
+    with pytest.raises(CommandError, match="--cutoff is required"):
+        run_command()

@@ -6,7 +6,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from evse_payout.models import CDR, CDRStatus, Invoice, InvoiceRun, InvoiceStatus, VatStatus
+from evse_payout.models import (
+    CDR,
+    CDRStatus,
+    Invoice,
+    InvoiceKind,
+    InvoiceRun,
+    InvoiceStatus,
+    VatStatus,
+)
 from tests.factories import (
     CDRFactory,
     EVSEFactory,
@@ -60,12 +68,20 @@ def statement(
     excl_vat, fee = Decimal(excl), Decimal(fees)
     if number == "":
         number = f"PS-2026-{next(_STATEMENT_NUMBERS):06d}"
+    own = sub_cpo is None
     return Invoice.objects.create(
         run=run,
         payout_account=account,
+        kind=InvoiceKind.REVENUE_REPORT if own else InvoiceKind.STATEMENT,
         currency=currency,
         status=status,
-        number=number,
+        number=None if own else number,
+        # The frozen copy finalize writes (the documents' amount paid is set by finalize too).
+        payee_name=account.holder.name if not own else "",
+        payee_account_holder_name=account.account_holder_name,
+        payee_iban=account.iban,
+        payee_bic=account.bic,
+        payable=excl_vat - fee,
         period_start=datetime(2026, 10, 1, 6, 30, tzinfo=UTC),
         period_end=datetime(2026, 10, 31, 21, 0, tzinfo=UTC),
         total_excl_vat=excl_vat,

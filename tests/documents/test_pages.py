@@ -69,7 +69,7 @@ def test_run_zip_holds_the_pdf_and_ubl_of_every_document(viewer_client, final_st
 
 def test_run_sepa_09_download(finance_client, final_statement):
     response = finance_client.get(
-        reverse("evse_payout:invoice_run_sepa_09", args=[final_statement.run_id])
+        reverse("evse_payout:invoice_run_sepa", args=[final_statement.run_id])
     )
     assert response["Content-Type"] == "application/xml"
     assert b"urn:iso:std:iso:20022:tech:xsd:pain.001.001.09" in response.content

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import sepaxml
+from django.utils import timezone
 from lxml import etree
 
-from evse_payout.models import Invoice, InvoiceRun
+from evse_payout.models import Invoice, InvoiceRun, InvoiceStatus
 from evse_payout.renderers.sepa import SepaError, render_run_sepa
-from evse_payout.services.documents import credit_statement_documents, issue_statement_documents
-from tests.documents.helpers import ISSUED_ON, payee, statement
+from evse_payout.services.documents import cancel_statement
+from evse_payout.services.invoicing import finalize_invoice
+from tests.documents.helpers import payee, statement
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +28,12 @@ def in_run(run: InvoiceRun, invoice: Invoice) -> Invoice:
 
 
 def issued_statement(run, case, **totals) -> Invoice:
-    invoice = in_run(run, statement(payee(case), **totals))
-    issue_statement_documents(invoice=invoice, actor=None, issued_on=ISSUED_ON)
-    return invoice
+    """A draft statement of the run, finalized: numbered, payee frozen, documents issued."""
+    draft = statement(payee(case), status=InvoiceStatus.DRAFT, number=None, **totals)
+    return finalize_invoice(invoice=in_run(run, draft), actor=None)
+
+
+YEAR = timezone.localdate().year
 
 
 def texts(xml: bytes, path: str) -> list[str]:
@@ -58,8 +63,8 @@ def test_sepa_file_validates_against_the_pain_001_001_09_xsd_and_pays_each_state
         nl.payout_account.iban,
     ]
     assert texts(content, "//p:CdtTrfTxInf/p:RmtInf/p:Ustrd") == [
-        f"Payout {be.number}: self-billed invoice SB-2026-000001 less fee invoice FE-2026-000001",
-        f"Payout {nl.number}: self-billed invoice SB-2026-000002 less fee invoice FE-2026-000002",
+        f"Payout {be.number}: self-billed invoice SB-{YEAR}-000001 less fee invoice FE-{YEAR}-000001",
+        f"Payout {nl.number}: self-billed invoice SB-{YEAR}-000002 less fee invoice FE-{YEAR}-000002",
     ]
     assert texts(content, "//p:ReqdExctnDt/p:Dt") == ["2026-12-03"]
     assert batch.control_sum == Decimal("2455.53")
@@ -85,12 +90,12 @@ def test_non_euro_nothing_to_pay_and_cancelled_statements_are_listed_not_paid(ru
     chf = issued_statement(run, "nl_registered", currency="CHF")
     negative = issued_statement(run, "de_registered", excl="-20.00", fees="-2.45")
     cancelled = issued_statement(run, "be_exempt")
-    credit_statement_documents(invoice=cancelled, actor=None, issued_on=ISSUED_ON)
+    cancel_statement(invoice=cancelled, actor=None)
     content, batch = render_run_sepa(run=run)
     assert texts(content, "//p:CdtTrfTxInf/p:Amt/p:InstdAmt") == ["1344.43"]
     assert [(s.statement_number, s.currency, s.amount, s.reason) for s in batch.left_out] == [
         (chf.number, "CHF", Decimal("1111.10"), "in CHF: a SEPA file pays EUR only"),
-        (negative.number, "EUR", Decimal("-17.55"), "nothing to pay (carried forward)"),
+        (negative.number, "EUR", Decimal("-17.55"), "nothing to pay now (carried forward)"),
         (cancelled.number, "EUR", Decimal("1085.17"), "cancelled with a credit note"),
     ]
 
@@ -103,7 +108,7 @@ def test_the_cpos_own_account_is_never_paid(run):
 
 
 def test_invalid_bank_data_is_named_and_no_file_is_built(run, settings):
-    settings.CPO_IBAN = "BE00000000000000"
     issued_statement(run, "be_registered")
+    settings.CPO_IBAN = "BE00000000000000"
     with pytest.raises(SepaError, match=r"the CPO \(debtor, settings CPO_IBAN/CPO_BIC\)"):
         render_run_sepa(run=run)

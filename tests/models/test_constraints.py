@@ -263,9 +263,54 @@ def test_final_statement_needs_a_number():
 
 def test_statement_numbers_are_unique():
     account = PayoutAccountFactory()
-    make_invoice(account, status=InvoiceStatus.FINAL, number="2026-000001")
+    frozen = {"payee_iban": account.iban}
+    make_invoice(account, status=InvoiceStatus.FINAL, number="2026-000001", **frozen)
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_invoice(account, status=InvoiceStatus.FINAL, number="2026-000001")
+        make_invoice(account, status=InvoiceStatus.FINAL, number="2026-000001", **frozen)
+
+
+def test_final_statement_needs_its_frozen_payee_data():
+    assert_refused(
+        "invoice_final_has_frozen_payee",
+        lambda: make_invoice(PayoutAccountFactory(), status=InvoiceStatus.FINAL, number="PS-1"),
+    )
+
+
+def test_final_revenue_report_needs_no_number_and_may_not_have_one():
+    make_invoice(PayoutAccountFactory(), status=InvoiceStatus.FINAL, kind="revenue_report")
+    assert_refused(
+        "invoice_revenue_report_has_no_number",
+        lambda: make_invoice(PayoutAccountFactory(), kind="revenue_report", number="PS-1"),
+    )
+
+
+def test_a_balance_is_brought_forward_into_one_statement_only():
+    account = PayoutAccountFactory()
+    carried = make_invoice(account, status=InvoiceStatus.DISCARDED)
+    make_invoice(account, brought_forward_from=carried)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        make_invoice(account, brought_forward_from=carried)
+
+
+def test_minimum_payout_may_not_be_negative():
+    assert_refused(
+        "account_minimum_payout_non_negative",
+        lambda: PayoutAccountFactory(minimum_payout=Decimal("-1")),
+    )
+
+
+def test_rated_cdr_needs_its_fee_terms():
+    account = PayoutAccountFactory()
+    assert_refused(
+        "cdr_rated_has_account_and_amounts",
+        lambda: CDRFactory(
+            status="rated",
+            payout_account=account,
+            fee=Decimal("1"),
+            payout=Decimal("9"),
+            terms_commission_percent=None,
+        ),
+    )
 
 
 def test_one_live_statement_per_account_per_run():

@@ -305,7 +305,6 @@ ACTIONS = [
     _action("invoice_finalize", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action("invoice_discard", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action("invoice_cancel", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
-    _action("invoice_run_sepa_09", "get", None, {FINANCE, SUPERUSER}, pk="invoice_run"),
 ]
 
 

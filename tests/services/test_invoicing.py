@@ -24,7 +24,6 @@ from evse_payout.models import (
     InvoiceRunExclusion,
     InvoiceStatus,
 )
-from evse_payout.money import round_money
 from evse_payout.services.invoicing import (
     InvoicingError,
     discard_invoice,
@@ -32,7 +31,7 @@ from evse_payout.services.invoicing import (
     finalize_run,
     run_invoicing,
 )
-from tests.factories import AssignmentFactory, CDRFactory, PayoutAccountFactory, UserFactory
+from tests.factories import CDRFactory, PartnerAccountFactory, PartnerAssignmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +48,15 @@ def rated_cdr(
     credit: bool = False,
     **extra,
 ) -> CDR:
-    """A CDR as the rating service leaves it: rated for the EVSE's assignment, fee and payout in cents.
+    """A CDR as the rating service leaves it: rated for the EVSE's assignment, fee and payout at
+    line precision (4 decimals).
 
     The fee is 10 % of the collected excl.-VAT amount; the payout is the rest, so fee + payout is
-    the collected amount rounded to the cent, as rating defines it.
+    exactly the collected amount, as rating defines it.
     """
-    assignment = assignment or AssignmentFactory()
+    assignment = assignment or PartnerAssignmentFactory()
     account = assignment.payout_account
-    fee = round_money(excl * Decimal("0.10"), account.currency)
+    fee = (excl * Decimal("0.10")).quantize(Decimal("0.0001"))
     return CDRFactory(
         evse=assignment.evse,
         start_date_time=ended - timedelta(hours=1),
@@ -69,7 +69,7 @@ def rated_cdr(
         payout_account=account,
         assignment=assignment,
         fee=fee,
-        payout=round_money(excl, account.currency) - fee,
+        payout=excl - fee,
         rated_at=ended + timedelta(minutes=5),
         **extra,
     )
@@ -85,7 +85,7 @@ def close(assignment):
 
 
 def test_run_takes_rated_cdrs_of_assigned_evses_onto_one_draft_per_account():
-    first, second = AssignmentFactory(), AssignmentFactory()
+    first, second = PartnerAssignmentFactory(), PartnerAssignmentFactory()
     cdrs = [rated_cdr(first), rated_cdr(first), rated_cdr(second)]
 
     summary = run_invoicing(cutoff=CUTOFF)
@@ -102,10 +102,12 @@ def test_run_takes_rated_cdrs_of_assigned_evses_onto_one_draft_per_account():
     assert statement.total_fees == Decimal("2.00")
 
 
-def test_cdr_ending_on_or_after_the_cutoff_is_not_taken():
-    assignment = AssignmentFactory()
-    at_cutoff = rated_cdr(assignment, ended=datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
-    just_before = rated_cdr(assignment, ended=datetime(2026, 2, 28, 23, 59, 59, tzinfo=UTC))
+def test_cutoff_is_midnight_in_the_business_time_zone_not_utc(settings):
+    settings.BUSINESS_TIME_ZONE = "Europe/Brussels"
+    assignment = PartnerAssignmentFactory()
+    # 1 March 00:00 in Brussels (winter time, UTC+1) is 28 February 23:00 UTC.
+    at_cutoff = rated_cdr(assignment, ended=datetime(2026, 2, 28, 23, 0, tzinfo=UTC))
+    just_before = rated_cdr(assignment, ended=datetime(2026, 2, 28, 22, 59, 59, tzinfo=UTC))
 
     run_invoicing(cutoff=CUTOFF)
 
@@ -113,10 +115,32 @@ def test_cdr_ending_on_or_after_the_cutoff_is_not_taken():
     just_before.refresh_from_db()
     assert at_cutoff.status == CDRStatus.RATED and at_cutoff.invoice is None
     assert just_before.status == CDRStatus.INVOICED
+    assert InvoiceRun.objects.get().time_zone == "Europe/Brussels"
+
+
+def test_cutoff_follows_summer_time(settings):
+    settings.BUSINESS_TIME_ZONE = "Europe/Brussels"
+    assignment = PartnerAssignmentFactory()
+    # 1 April 00:00 in Brussels (summer time, UTC+2) is 31 March 22:00 UTC.
+    at_cutoff = rated_cdr(assignment, ended=datetime(2026, 3, 31, 22, 0, tzinfo=UTC))
+    just_before = rated_cdr(assignment, ended=datetime(2026, 3, 31, 21, 59, 59, tzinfo=UTC))
+
+    run_invoicing(cutoff=date(2026, 4, 1))
+
+    at_cutoff.refresh_from_db()
+    just_before.refresh_from_db()
+    assert at_cutoff.invoice is None
+    assert just_before.status == CDRStatus.INVOICED
+
+
+def test_business_time_zone_defaults_to_the_display_time_zone():
+    from django.conf import settings as django_settings
+
+    assert django_settings.BUSINESS_TIME_ZONE == django_settings.TIME_ZONE
 
 
 def test_cdr_whose_evse_was_unassigned_since_rating_becomes_not_invoiceable():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     cdr = rated_cdr(assignment, excl=Decimal("7.50"))
     close(assignment)
     finance = UserFactory()
@@ -144,10 +168,10 @@ def test_cdr_whose_evse_was_unassigned_since_rating_becomes_not_invoiceable():
 
 
 def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_changed():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     cdr = rated_cdr(assignment)
     close(assignment)
-    AssignmentFactory(evse=assignment.evse)
+    PartnerAssignmentFactory(evse=assignment.evse)
 
     summary = run_invoicing(cutoff=CUTOFF)
 
@@ -159,10 +183,10 @@ def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_chang
 
 
 def test_evse_assigned_again_to_the_same_account_still_pays_that_account():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     cdr = rated_cdr(assignment)
     close(assignment)
-    AssignmentFactory(evse=assignment.evse, payout_account=assignment.payout_account)
+    PartnerAssignmentFactory(evse=assignment.evse, payout_account=assignment.payout_account)
 
     run_invoicing(cutoff=CUTOFF)
 
@@ -172,7 +196,7 @@ def test_evse_assigned_again_to_the_same_account_still_pays_that_account():
 
 
 def test_cdr_whose_account_changed_currency_is_left_out_for_re_rating():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     cdr = rated_cdr(assignment)
     account = assignment.payout_account
     account.currency = "DKK"
@@ -211,7 +235,7 @@ def test_not_invoiceable_cdrs_before_the_cutoff_are_reported_per_reason_without_
 
 
 def test_credit_cdr_reduces_the_payout_of_the_original_account():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     original = rated_cdr(assignment, excl=Decimal("20.00"))
     rated_cdr(
         assignment,
@@ -232,7 +256,7 @@ def test_credit_cdr_reduces_the_payout_of_the_original_account():
 
 
 def test_credit_cdr_follows_its_account_after_the_evse_was_unassigned():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     original = rated_cdr(assignment, excl=Decimal("20.00"))
     run_invoicing(cutoff=CUTOFF)
     close(assignment)
@@ -254,7 +278,7 @@ def test_credit_cdr_follows_its_account_after_the_evse_was_unassigned():
 
 
 def test_run_writes_an_audit_event_and_its_counts():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     rated_cdr(assignment)
     user = UserFactory()
 
@@ -269,7 +293,7 @@ def test_run_writes_an_audit_event_and_its_counts():
 
 
 def test_cdrs_left_out_as_evse_unassigned_by_an_earlier_run_are_reported_again():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     rated_cdr(assignment, excl=Decimal("7.50"))
     close(assignment)
     first = run_invoicing(cutoff=CUTOFF)
@@ -287,31 +311,36 @@ def test_cdrs_left_out_as_evse_unassigned_by_an_earlier_run_are_reported_again()
 # --- totals ------------------------------------------------------------------------------------
 
 
-def test_statement_totals_equal_the_sum_of_its_rounded_lines_to_the_cent():
-    assignment = AssignmentFactory()
-    amounts = [Decimal("3.3350"), Decimal("1.0049"), Decimal("2.0050"), Decimal("-1.1150")]
-    for excl in amounts:
-        rated_cdr(assignment, excl=excl, incl=excl * Decimal("1.21"), credit=excl < 0)
+def test_statement_totals_are_the_exact_sums_of_their_lines_rounded_once():
+    assignment = PartnerAssignmentFactory()
+    first = rated_cdr(assignment, excl=Decimal("3.3350"), incl=Decimal("4.0354"))
+    rated_cdr(assignment, excl=Decimal("1.0049"), incl=Decimal("1.2159"))
+    rated_cdr(assignment, excl=Decimal("2.0050"), incl=Decimal("2.4261"))
+    rated_cdr(
+        assignment,
+        excl=Decimal("-1.1150"),
+        incl=Decimal("-1.3492"),
+        credit=True,
+        credited_cdr=first,
+    )
 
     run_invoicing(cutoff=CUTOFF)
 
     statement = Invoice.objects.get()
+    # 3.3350 + 1.0049 + 2.0050 − 1.1150 = 5.2299 → 5.23 (per-line rounding gave 5.23 too, by luck)
+    assert statement.total_excl_vat == Decimal("5.23")
+    # 4.0354 + 1.2159 + 2.4261 − 1.3492 = 6.3282 → 6.33
+    assert statement.total_incl_vat == Decimal("6.33")
+    assert statement.total_vat == Decimal("1.10")
+    assert statement.total_credits == Decimal("-1.12")  # −1.1150 → −1.12 (half away from zero)
     lines = list(statement.cdrs.all())
-    line_excl = [round_money(cdr.total_cost_excl_vat, "EUR") for cdr in lines]
-    line_incl = [round_money(cdr.total_cost_incl_vat, "EUR") for cdr in lines]
-    assert statement.total_excl_vat == sum(line_excl) == Decimal("5.23")
-    assert statement.total_incl_vat == sum(line_incl)
-    assert statement.total_vat == sum(line_incl) - sum(line_excl)
-    assert statement.total_fees == sum(cdr.fee for cdr in lines)
-    assert statement.net_payout == sum(cdr.payout for cdr in lines)
-    assert statement.net_payout + statement.total_fees == statement.total_excl_vat
     assert statement.period_start == min(cdr.start_date_time for cdr in lines)
     assert statement.period_end == max(cdr.end_date_time for cdr in lines)
 
 
 def _line(account, excl: str, incl: str, fee: str, payout: str, **extra) -> CDR:
-    """A rated CDR with exactly these 4-decimal amounts (the database rounds them per line)."""
-    assignment = AssignmentFactory(payout_account=account)
+    """A rated CDR with exactly these 4-decimal amounts."""
+    assignment = PartnerAssignmentFactory(payout_account=account)
     return CDRFactory(
         evse=assignment.evse,
         start_date_time=BEFORE_CUTOFF - timedelta(hours=1),
@@ -330,68 +359,62 @@ def _line(account, excl: str, incl: str, fee: str, payout: str, **extra) -> CDR:
     )
 
 
-@pytest.mark.parametrize(
-    ("currency", "lines"),
-    [
-        (
-            "EUR",
-            [
-                ("2.6750", "3.2350", "0.2650", "2.4050"),
-                ("-2.6750", "-3.2350", "-0.2650", "-2.4050"),
-                ("0.0050", "0.0150", "0.0050", "0.0050"),
-                ("-0.0050", "-0.0150", "-0.0050", "-0.0050"),
-                ("1.0049", "1.2159", "0.1049", "0.9049"),
-                ("8.3450", "10.0975", "0.8345", "7.5105"),
-                ("-1.1150", "-1.3495", "-0.1115", "-1.0035"),
-                ("123456789.1250", "149382714.8425", "12345678.9125", "111111110.2125"),
-            ],
-        ),
-        (
-            "JPY",
-            [
-                ("2.5000", "3.5000", "0.5000", "2.0000"),
-                ("-2.5000", "-3.5000", "-0.5000", "-2.0000"),
-                ("1.4999", "1.5000", "0.4999", "1.0000"),
-            ],
-        ),
-        (
-            "KWD",
-            [
-                ("1.0005", "1.2105", "0.1005", "0.9000"),
-                ("-1.0005", "-1.2105", "-0.1005", "-0.9000"),
-                ("0.0015", "0.0025", "0.0005", "0.0010"),
-            ],
-        ),
-    ],
-)
-def test_statement_totals_round_each_line_half_up_in_the_database_as_money_does(currency, lines):
-    """The totals are summed in SQL: ROUND(x, minor unit) there must be money.round_money here,
-    for .xx5 values of both signs, on SQLite and on PostgreSQL."""
-    account = PayoutAccountFactory(currency=currency)
-    for excl, incl, fee, payout in lines:
-        _line(account, excl, incl, fee, payout)
+def test_three_half_cent_lines_and_a_half_cent_credit_give_one_cent_not_two():
+    """Issue 12 (4): per-line rounding made 0.02 of 0.0100 collected."""
+    account = PartnerAccountFactory()
+    first = _line(account, "0.0050", "0.0050", "0.0000", "0.0050")
+    _line(account, "0.0050", "0.0050", "0.0000", "0.0050")
+    _line(account, "0.0050", "0.0050", "0.0000", "0.0050")
+    _line(account, "-0.0050", "-0.0050", "0.0000", "-0.0050", credited_cdr=first)
 
-    summary = run_invoicing(cutoff=CUTOFF)
+    (statement,) = run_invoicing(cutoff=CUTOFF).statements
 
-    (statement,) = summary.statements
-    rounded = [[round_money(Decimal(value), currency) for value in line] for line in lines]
-    excl = sum(line[0] for line in rounded)
-    incl = sum(line[1] for line in rounded)
-    assert statement.cdr_count == len(lines)
-    assert statement.total_excl_vat == excl
-    assert statement.total_incl_vat == incl
-    assert statement.total_vat == incl - excl
-    assert statement.total_fees == sum(line[2] for line in rounded)
-    assert statement.net_payout == sum(line[3] for line in rounded)
-    assert statement.total_credits == sum(line[0] for line in rounded if line[0] < 0)
+    assert statement.total_excl_vat == Decimal("0.01")
+    assert statement.net_payout == Decimal("0.01")
+
+
+def test_half_a_cent_split_by_a_50_percent_fee_is_rounded_once_per_figure():
+    """Issue 12 (4): 10.0050 at 50 % gave fee 5.00 + payout 5.01 from per-CDR rounding."""
+    account = PartnerAccountFactory()
+    _line(account, "10.0050", "12.1061", "5.0025", "5.0025")
+
+    (statement,) = run_invoicing(cutoff=CUTOFF).statements
+
+    assert (statement.total_excl_vat, statement.total_fees, statement.net_payout) == (
+        Decimal("10.01"),
+        Decimal("5.00"),
+        Decimal("5.00"),
+    )
+
+
+def test_a_three_decimal_currency_keeps_its_third_decimal_on_the_statement():
+    """Issue 12 (4): KWD lines 6.002 / 0.600 / 5.402 were stored as 6.00 / 0.60 / 5.40."""
+    account = PartnerAccountFactory(currency="KWD")
+    _line(account, "6.0020", "6.0020", "0.6000", "5.4020")
+
+    run_invoicing(cutoff=CUTOFF)
+
     saved = Invoice.objects.get()
-    if currency == "KWD":  # Invoice has 2 decimal places: a 3-decimal currency does not fit yet
-        return
-    assert (saved.total_excl_vat, saved.total_incl_vat, saved.total_fees, saved.net_payout) == (
-        excl,
-        incl,
-        statement.total_fees,
-        statement.net_payout,
+    assert (saved.total_excl_vat, saved.total_fees, saved.net_payout) == (
+        Decimal("6.002"),
+        Decimal("0.600"),
+        Decimal("5.402"),
+    )
+    assert str(saved.net_payout) == "5.4020"
+
+
+def test_a_zero_decimal_currency_rounds_the_exact_sum_to_whole_units():
+    account = PartnerAccountFactory(currency="JPY")
+    _line(account, "100.4000", "110.4000", "10.0400", "90.3600")
+    _line(account, "200.4000", "220.4000", "20.0400", "180.3600")
+
+    (statement,) = run_invoicing(cutoff=CUTOFF).statements
+
+    # 300.8 → 301 (per line: 100 + 200 = 300); fees 30.08 → 30; payout 270.72 → 271
+    assert (statement.total_excl_vat, statement.total_fees, statement.net_payout) == (
+        Decimal("301"),
+        Decimal("30"),
+        Decimal("271"),
     )
 
 
@@ -404,25 +427,29 @@ def test_statement_totals_round_each_line_half_up_in_the_database_as_money_does(
     st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=2),
-            st.decimals(min_value=Decimal("-50"), max_value=Decimal("500"), places=4),
+            st.decimals(min_value=Decimal("0"), max_value=Decimal("500"), places=4),
         ),
         min_size=1,
         max_size=12,
     )
 )
-def test_per_account_net_payouts_plus_fees_equal_collected_excl_vat(lines):
+def test_statement_figures_are_within_half_a_cent_of_the_exact_sums(lines):
     with transaction.atomic():
-        assignments = [AssignmentFactory() for _ in range(3)]
+        assignments = [PartnerAssignmentFactory() for _ in range(3)]
         for account_index, excl in lines:
-            rated_cdr(assignments[account_index], excl=excl, credit=excl < 0)
+            rated_cdr(assignments[account_index], excl=excl)
 
         summary = run_invoicing(cutoff=CUTOFF, dry_run=True)
 
         assert sum(s.cdr_count for s in summary.statements) == len(lines)
+        half_cent = Decimal("0.005")
         for statement in summary.statements:
-            assert statement.net_payout + statement.total_fees == statement.total_excl_vat
-        collected = sum(round_money(excl, "EUR") for _, excl in lines)
-        assert sum(s.total_excl_vat for s in summary.statements) == collected
+            exact = sum(
+                excl
+                for index, excl in lines
+                if assignments[index].payout_account_id == statement.account_id
+            )
+            assert abs(statement.total_excl_vat - exact) <= half_cent
         transaction.set_rollback(True)
 
 
@@ -430,13 +457,17 @@ def test_per_account_net_payouts_plus_fees_equal_collected_excl_vat(lines):
 
 
 def test_dry_run_shows_the_figures_of_the_real_run_and_writes_nothing():
-    kept, moved, gone = AssignmentFactory(), AssignmentFactory(), AssignmentFactory()
-    rated_cdr(kept, excl=Decimal("12.3456"))
-    rated_cdr(kept, excl=Decimal("-2.00"), credit=True)
+    kept, moved, gone = (
+        PartnerAssignmentFactory(),
+        PartnerAssignmentFactory(),
+        PartnerAssignmentFactory(),
+    )
+    original = rated_cdr(kept, excl=Decimal("12.3456"))
+    rated_cdr(kept, excl=Decimal("-2.00"), credit=True, credited_cdr=original)
     rated_cdr(moved)
     rated_cdr(gone)
     close(moved)
-    AssignmentFactory(evse=moved.evse)
+    PartnerAssignmentFactory(evse=moved.evse)
     close(gone)
     before = (
         list(CDR.objects.order_by("pk").values()),
@@ -471,7 +502,7 @@ def test_dry_run_shows_the_figures_of_the_real_run_and_writes_nothing():
 
 def test_finalize_numbers_are_gapless_across_statements_and_runs_within_a_year():
     year = timezone.localdate().year
-    first_run = [AssignmentFactory() for _ in range(3)]
+    first_run = [PartnerAssignmentFactory() for _ in range(3)]
     for assignment in first_run:
         rated_cdr(assignment)
     run_invoicing(cutoff=CUTOFF)
@@ -480,7 +511,7 @@ def test_finalize_numbers_are_gapless_across_statements_and_runs_within_a_year()
     finalize_invoice(invoice=drafts[1], actor=user)
     finalize_invoice(invoice=drafts[0], actor=user)
     discard_invoice(invoice=drafts[2], actor=user)
-    later = AssignmentFactory()
+    later = PartnerAssignmentFactory()
     rated_cdr(later)
     rated_cdr(first_run[2])
     second = run_invoicing(cutoff=CUTOFF)
@@ -511,7 +542,7 @@ def test_final_statement_is_immutable():
 
 
 def test_discard_releases_the_cdrs_to_rated_and_a_later_run_takes_them():
-    assignment = AssignmentFactory()
+    assignment = PartnerAssignmentFactory()
     cdrs = [rated_cdr(assignment), rated_cdr(assignment)]
     run_invoicing(cutoff=CUTOFF)
     draft = Invoice.objects.get()
@@ -543,10 +574,10 @@ def test_the_database_refuses_an_invoiced_cdr_without_a_statement():
 
 def _accounts_with_cdrs(per_account: int) -> None:
     for _ in range(4):
-        assignment = AssignmentFactory()
+        assignment = PartnerAssignmentFactory()
         for _ in range(per_account):
             rated_cdr(assignment)
-    gone = AssignmentFactory()
+    gone = PartnerAssignmentFactory()
     for _ in range(per_account):
         rated_cdr(gone)
     close(gone)
@@ -570,7 +601,7 @@ def test_run_queries_do_not_grow_with_the_number_of_accounts():
     query_counts = []
     for accounts in (1, 6):
         for _ in range(accounts):
-            assignment = AssignmentFactory()
+            assignment = PartnerAssignmentFactory()
             rated_cdr(assignment)
             rated_cdr(assignment, excl=Decimal("-1.00"), credit=True)
         with CaptureQueriesContext(connection) as queries:
@@ -588,7 +619,7 @@ def test_run_queries_do_not_grow_with_the_number_of_accounts():
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_once_never_put_a_cdr_on_two_statements():
     assert connection.vendor == "postgresql"
-    assignments = [AssignmentFactory() for _ in range(5)]
+    assignments = [PartnerAssignmentFactory() for _ in range(5)]
     for assignment in assignments:
         for _ in range(40):
             rated_cdr(assignment)

@@ -18,6 +18,7 @@ from evse_payout.models import (
     EVSEStatus,
     Invoice,
     InvoiceRun,
+    PayoutAccount,
 )
 from evse_payout.services.rating import rate_cdr, rerate_cdrs
 from tests.factories import (
@@ -86,21 +87,22 @@ def test_rated_cdr_records_account_assignment_fee_and_payout():
     assert cdr.rated_at is not None
 
 
-def test_fee_is_rounded_half_up_to_the_cent():
+def test_fee_is_kept_at_four_decimals_not_rounded_per_cdr():
     account = _account(
-        commission_percent=Decimal("10.00"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
+        commission_percent=Decimal("50.00"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
     )
     evse, _ = _assigned_evse(account)
-    cdr = CDRFactory(evse=evse, total_cost_excl_vat=Decimal("10.0500"))
+    cdr = CDRFactory(evse=evse, total_cost_excl_vat=Decimal("10.0050"))
 
     rate_cdr(cdr=cdr)
 
+    # Issue 12 (4): not 5.00 + 5.01 any more; the statement rounds once.
     cdr = _reloaded(cdr)
-    assert cdr.fee == Decimal("1.01")  # 1.005 rounds half-up
-    assert cdr.payout == Decimal("9.04")  # 10.05 − 1.01
+    assert cdr.fee == Decimal("5.0025")
+    assert cdr.payout == Decimal("5.0025")
 
 
-def test_payout_is_rounded_half_up_from_a_sub_cent_total():
+def test_payout_keeps_a_sub_cent_total():
     account = _account(
         commission_percent=Decimal("0"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
     )
@@ -109,7 +111,35 @@ def test_payout_is_rounded_half_up_from_a_sub_cent_total():
 
     rate_cdr(cdr=cdr)
 
-    assert _reloaded(cdr).payout == Decimal("7.13")
+    assert _reloaded(cdr).payout == Decimal("7.1250")
+
+
+def test_rating_stores_the_fee_terms_it_applied_on_the_cdr_and_its_history():
+    account = _account(
+        commission_percent=Decimal("12.50"),
+        fee_per_kwh=Decimal("0.0300"),
+        fee_per_session=Decimal("0.40"),
+    )
+    evse, _ = _assigned_evse(account)
+    cdr = CDRFactory(evse=evse)
+
+    rate_cdr(cdr=cdr)
+
+    cdr = _reloaded(cdr)
+    expected = (Decimal("12.50"), Decimal("0.0300"), Decimal("0.40"), "EUR")
+    assert (
+        cdr.terms_commission_percent,
+        cdr.terms_fee_per_kwh,
+        cdr.terms_fee_per_session,
+        cdr.terms_currency,
+    ) == expected
+    history = CDRRating.objects.get(cdr=cdr)
+    assert (
+        history.terms_commission_percent,
+        history.terms_fee_per_kwh,
+        history.terms_fee_per_session,
+        history.terms_currency,
+    ) == expected
 
 
 # The not-invoiceable branches
@@ -317,8 +347,111 @@ def test_credit_of_a_not_invoiceable_original_is_held():
     rate_cdr(cdr=credit)
 
     credit = _reloaded(credit)
-    assert credit.reason == CDRReason.CREDIT_ORIGINAL_UNKNOWN
+    assert credit.reason == CDRReason.ORIGINAL_NOT_INVOICED
     assert "rate the original first" in credit.reason_detail
+
+
+# Credits (issue 12, case 1): original 20.00 at 10 % + 0.45 per session → fee 2.45, payout 17.55.
+
+
+def _original_20_at_10_percent():
+    account = _account(
+        commission_percent=Decimal("10.00"),
+        fee_per_kwh=Decimal("0"),
+        fee_per_session=Decimal("0.45"),
+    )
+    evse, _ = _assigned_evse(account)
+    original = CDRFactory(
+        evse=evse,
+        total_cost_excl_vat=Decimal("20.0000"),
+        total_cost_incl_vat=Decimal("24.2000"),
+        total_energy=Decimal("40.0000"),
+    )
+    rate_cdr(cdr=original)
+    original = _reloaded(original)
+    assert (original.fee, original.payout) == (Decimal("2.4500"), Decimal("17.5500"))
+    return account, original
+
+
+def _credit(original, amount, energy, cdr_id=None):
+    return CDRFactory(
+        evse=original.evse,
+        credit=True,
+        credit_reference_id=original.cdr_id,
+        total_cost_excl_vat=Decimal(amount),
+        total_cost_incl_vat=Decimal(amount),
+        total_energy=Decimal(energy),
+        **({"cdr_id": cdr_id} if cdr_id else {}),
+    )
+
+
+def test_full_credit_reverses_the_original_exactly_after_the_terms_changed():
+    account, original = _original_20_at_10_percent()
+    PayoutAccount.objects.filter(pk=account.pk).update(commission_percent=Decimal("20.00"))
+    credit = _credit(original, "-20.00", "-40")
+
+    rate_cdr(cdr=credit)
+
+    credit = _reloaded(credit)
+    assert (credit.fee, credit.payout) == (Decimal("-2.4500"), Decimal("-17.5500"))
+    assert credit.terms_commission_percent == Decimal("10.00")
+
+
+def test_partial_credit_reverses_commission_and_per_kwh_parts_not_the_session_fee():
+    account, original = _original_20_at_10_percent()
+    PayoutAccount.objects.filter(pk=account.pk).update(
+        commission_percent=Decimal("20.00"), fee_per_kwh=Decimal("0.5000")
+    )
+    credit = _credit(original, "-10.00", "-20")
+
+    rate_cdr(cdr=credit)
+
+    # The original's terms: 10 % of 10.00 = 1.00; no per-kWh fee then; no session fee back.
+    credit = _reloaded(credit)
+    assert (credit.fee, credit.payout) == (Decimal("-1.0000"), Decimal("-9.0000"))
+
+
+def test_credit_larger_than_its_original_is_held_credit_exceeds_original():
+    account = _account(commission_percent=Decimal("10.00"))
+    evse, _ = _assigned_evse(account)
+    original = CDRFactory(
+        evse=evse, total_cost_excl_vat=Decimal("5.00"), total_energy=Decimal("10")
+    )
+    rate_cdr(cdr=original)
+    credit = _credit(_reloaded(original), "-50.00", "-10")
+
+    rate_cdr(cdr=credit)
+
+    credit = _reloaded(credit)
+    assert (credit.status, credit.reason) == (
+        CDRStatus.NOT_INVOICEABLE,
+        CDRReason.CREDIT_EXCEEDS_ORIGINAL,
+    )
+    assert "more than the original's 5 EUR" in credit.reason_detail
+    assert credit.fee is None
+
+
+def test_second_full_credit_of_the_same_original_exceeds_it():
+    _, original = _original_20_at_10_percent()
+    first = _credit(original, "-20.00", "-40", cdr_id="CREDIT-1")
+    second = _credit(original, "-20.00", "-40", cdr_id="CREDIT-2")
+
+    rate_cdr(cdr=first)
+    rate_cdr(cdr=second)
+
+    assert _reloaded(first).status == CDRStatus.RATED
+    assert _reloaded(second).reason == CDRReason.CREDIT_EXCEEDS_ORIGINAL
+
+
+def test_two_partial_credits_in_one_batch_may_not_exceed_the_original_together():
+    _, original = _original_20_at_10_percent()
+    _credit(original, "-15.00", "-10", cdr_id="CREDIT-1")
+    _credit(original, "-15.00", "-10", cdr_id="CREDIT-2")
+
+    rerate_cdrs(cdrs=CDR.objects.filter(credit=True))
+
+    reasons = list(CDR.objects.filter(credit=True).order_by("pk").values_list("reason", flat=True))
+    assert reasons == ["", CDRReason.CREDIT_EXCEEDS_ORIGINAL]
 
 
 # History and invoiced CDRs

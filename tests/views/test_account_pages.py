@@ -447,3 +447,80 @@ def test_unknown_account_is_404(finance_client):
         finance_client.post(reverse("evse_payout:account_deactivate", args=[999999])).status_code
         == 404
     )
+
+
+# --- settle before deactivating (issue 12, case 8) ------------------------------------------------
+
+
+def _partner_with_pending_cdrs():
+    from tests.factories import PartnerAssignmentFactory
+    from tests.services.test_invoicing import rated_cdr
+
+    assignment = PartnerAssignmentFactory(payout_account__name="Hotel Zeezicht")
+    rated_cdr(assignment, excl=Decimal("100.00"))
+    rated_cdr(assignment, excl=Decimal("23.45"))
+    return assignment.payout_account
+
+
+def test_deactivate_confirmation_shows_the_pending_cdrs_and_their_amount(finance_client):
+    account = _partner_with_pending_cdrs()
+
+    page = finance_client.get(reverse("evse_payout:account_deactivate", args=[account.pk]))
+
+    html = page.content.decode()
+    # payouts 90.0000 + 21.1050 = 111.105 → 111.11
+    assert "2 rated CDRs not yet invoiced, 111.11 EUR payout" in html
+    assert ">Settle account</button>" in html
+
+
+def test_settle_account_drafts_a_statement_for_that_account_alone(finance_client):
+    from evse_payout.models import CDR, Invoice
+
+    account = _partner_with_pending_cdrs()
+    other = AssignmentFactory()
+    from tests.services.test_invoicing import rated_cdr
+
+    untouched = rated_cdr(other)
+
+    response = finance_client.post(
+        reverse("evse_payout:account_settle", args=[account.pk]), follow=True
+    )
+
+    statement = Invoice.objects.get()
+    assert statement.payout_account == account
+    assert statement.net_payout == Decimal("111.11")
+    assert "Finalize it, then deactivate the account" in str(list(response.context["messages"])[0])
+    assert CDR.objects.get(pk=untouched.pk).invoice is None
+
+
+def test_settle_is_refused_to_a_viewer(viewer_client):
+    account = _partner_with_pending_cdrs()
+
+    response = viewer_client.post(reverse("evse_payout:account_settle", args=[account.pk]))
+
+    assert response.status_code == 403
+
+
+def test_account_page_shows_its_open_balance(finance_client):
+    from evse_payout.models import Invoice, InvoiceRun, InvoiceStatus
+
+    account = PayoutAccountFactory()
+    run = InvoiceRun.objects.create(cutoff="2026-03-01", created_at="2026-03-01T00:00Z")
+    Invoice.objects.create(
+        run=run,
+        payout_account=account,
+        currency="EUR",
+        created_at="2026-03-01T00:00Z",
+        finalized_at="2026-03-01T00:00Z",
+        status=InvoiceStatus.FINAL,
+        number="PS-2026-000042",
+        payee_iban=account.iban,
+        payable=Decimal("-12.3400"),
+        carried_forward=True,
+    )
+
+    html = finance_client.get(reverse("evse_payout:account_edit", args=[account.pk])).content
+    text = html.decode()
+
+    assert "-12.34 EUR, carried forward from" in text
+    assert "PS-2026-000042" in text

@@ -9,7 +9,11 @@ from django.urls import reverse
 
 from evse_payout.models import CDR, CDRStatus, Invoice, InvoiceRun, InvoiceStatus, PayoutAccount
 from evse_payout.services.invoicing import finalize_run, run_invoicing
-from tests.factories import AssignmentFactory, EVSEFactory, LocationFactory, PayoutAccountFactory
+from tests.factories import AssignmentFactory as CPOAssignmentFactory
+from tests.factories import EVSEFactory, LocationFactory
+from tests.factories import PartnerAccountFactory as PayoutAccountFactory
+from tests.factories import PartnerAssignmentFactory as AssignmentFactory
+from tests.factories import PayoutAccountFactory as CPOAccountFactory
 from tests.services.test_invoicing import CUTOFF, close, rated_cdr
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +147,8 @@ def test_run_page_query_count_does_not_grow_with_statements(
     url = reverse("evse_payout:invoice_run_detail", args=[run.pk])
     finance_client.get(url)
 
-    with django_assert_num_queries(6):
+    # + the revenue reports and the carried-forward statements, one query each
+    with django_assert_num_queries(8):
         finance_client.get(url)
 
 
@@ -168,15 +173,16 @@ def test_sepa_download_after_finalizing(finance_client):
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    assert b"pain.001.001.03" in response.content
-    assert b"<CtrlSum>36.00</CtrlSum>" in response.content
+    assert b"pain.001.001.09" in response.content
+    # Per account: 20.00 + 21 % VAT − (2.00 fees + 21 % VAT) = 24.20 − 2.42 = 21.78.
+    assert b"<CtrlSum>43.56</CtrlSum>" in response.content
 
 
 def test_sepa_download_with_invalid_bank_data_names_the_account_and_gives_no_file(finance_client):
     run = drafted_run()
-    finalize_run(run=run, actor=None)
     account = Invoice.objects.get().payout_account
     PayoutAccount.objects.filter(pk=account.pk).update(iban="BE00539000000001")
+    finalize_run(run=run, actor=None)
 
     response = finance_client.get(
         reverse("evse_payout:invoice_run_sepa", args=[run.pk]), follow=True
@@ -235,8 +241,8 @@ def test_statement_page_shows_payer_payee_lines_credits_and_totals(finance_clien
     assignment = AssignmentFactory(
         payout_account=account, evse=EVSEFactory(location=LocationFactory(name="Zeedijk"))
     )
-    rated_cdr(assignment, excl=Decimal("1200.00"))
-    rated_cdr(assignment, excl=Decimal("-200.00"), credit=True)
+    original = rated_cdr(assignment, excl=Decimal("1200.00"))
+    rated_cdr(assignment, excl=Decimal("-200.00"), credit=True, credited_cdr=original)
     run_invoicing(cutoff=CUTOFF)
     invoice = Invoice.objects.get()
 
@@ -251,9 +257,10 @@ def test_statement_page_shows_payer_payee_lines_credits_and_totals(finance_clien
     assert "BE0999999999" in page
     assert assignment.evse.evse_id in page
     assert "Zeedijk" in page
-    assert "1,200.00 EUR" in page
-    assert "-200.00 EUR" in page
-    assert "900.00 EUR" in page  # net payout
+    assert "1,200.0000 EUR" in page  # a line keeps its 4 decimals
+    assert "-200.0000 EUR" in page
+    assert "900.00 EUR" in page  # net payout, rounded once
+    assert "rounded once" in page
     assert "evse_payout/print.css" in page
     assert ">Finalize</button>" in page
     assert ">Discard…</a>" in page
@@ -334,4 +341,102 @@ def test_statement_csv_download_streams_every_line(viewer_client):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8"))))
     assert len(rows) == 31
-    assert rows[1][-3:] == ["1.00", "9.00", "no"]
+    assert rows[1][-3:] == ["1.0000", "9.0000", "no"]
+
+
+# --- settlement (issue 12) ----------------------------------------------------------------------
+
+
+def test_run_page_names_the_cutoff_time_zone(finance_client, settings):
+    settings.BUSINESS_TIME_ZONE = "Europe/Brussels"
+    run = drafted_run()
+
+    page = finance_client.get(reverse("evse_payout:invoice_run_detail", args=[run.pk]))
+
+    assert "before 00:00 Europe/Brussels" in page.content.decode()
+
+
+def test_run_page_shows_the_cpo_revenue_report_apart_from_the_statements(finance_client):
+    rated_cdr(AssignmentFactory(), excl=Decimal("10.00"))
+    own = CPOAssignmentFactory(payout_account=CPOAccountFactory(name="CPO own revenue"))
+    rated_cdr(own, excl=Decimal("90.00"))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    finalize_run(run=run, actor=None)
+
+    page = finance_client.get(reverse("evse_payout:invoice_run_detail", args=[run.pk]))
+
+    html = page.content.decode()
+    statements, reports = html.split('id="revenue-reports"')
+    assert "CPO own revenue" not in statements
+    assert "CPO own revenue" in reports
+    assert "90.00 EUR" in reports
+    report = Invoice.objects.get(payout_account=own.payout_account)
+    assert report.number is None and report.status == InvoiceStatus.FINAL
+    assert set(CDR.objects.values_list("status", flat=True)) == {CDRStatus.INVOICED}
+
+
+def test_run_page_lists_carried_forward_accounts_and_the_next_statement_opens_with_it(
+    finance_client,
+):
+    assignment = AssignmentFactory()
+    original = rated_cdr(assignment, excl=Decimal("5.00"))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    finalize_run(run=run, actor=None)
+    rated_cdr(assignment, excl=Decimal("-5.00"), credit=True, credited_cdr=original)
+    owing = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    (carried,) = finalize_run(run=owing, actor=None)
+
+    run_page = finance_client.get(reverse("evse_payout:invoice_run_detail", args=[owing.pk]))
+
+    assert carried.carried_forward
+    assert "Carried forward" in run_page.content.decode()
+    # 5.44 paid (self-billed 5.00 + 1.05 VAT less fee 0.50 + 0.11 VAT), then −5.44 owed back.
+    assert "-5.44 EUR" in run_page.content.decode()
+    rated_cdr(assignment, excl=Decimal("10.00"))
+    next_run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    following = Invoice.objects.get(run=next_run)
+    statement_page = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[following.pk])
+    ).content.decode()
+    assert f"Balance carried forward from {carried.number}" in statement_page
+    # The draft: net payout 9.00 − 5.44 brought forward; finalize adds the documents' VAT.
+    assert following.payable == Decimal("3.56")
+    finalize_run(run=next_run, actor=None)
+    following.refresh_from_db()
+    assert following.payable == Decimal("5.45")  # 12.10 − 1.21 − 5.44
+
+
+def test_final_statement_page_shows_the_payee_data_frozen_at_finalize(finance_client):
+    run = drafted_run()
+    finalize_run(run=run, actor=None)
+    invoice = Invoice.objects.get()
+    frozen_iban = invoice.payout_account.iban
+    account = invoice.payout_account
+    account.iban = "BE71096123456769"
+    account.save()
+
+    page = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[invoice.pk])
+    ).content.decode()
+
+    assert frozen_iban in page
+    assert "BE71096123456769" not in page
+    assert "As frozen when the statement was finalized" in page
+
+
+def test_credit_of_an_original_on_a_final_statement_names_that_statement(finance_client):
+    assignment = AssignmentFactory()
+    original = rated_cdr(assignment, excl=Decimal("20.00"))
+    first = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    (statement,) = finalize_run(run=first, actor=None)
+    credit = rated_cdr(assignment, excl=Decimal("-20.00"), credit=True, credited_cdr=original)
+    rated_cdr(assignment, excl=Decimal("30.00"))
+
+    run_invoicing(cutoff=CUTOFF)
+
+    credit.refresh_from_db()
+    assert credit.invoice.payout_account == assignment.payout_account
+    page = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[credit.invoice_id])
+    ).content.decode()
+    assert f"(credit of {original.cdr_id} on {statement.number})" in page

@@ -1,17 +1,21 @@
 """Run invoicing (R6): draft one payout statement per account from the CDRs before a cutoff."""
 
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.formats import number_format
 from tqdm import tqdm
 
-from ...money import minor_unit
-from ...services.invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
-
-
-def amount(value, currency: str) -> str:
-    return f"{number_format(value, minor_unit(currency), force_grouping=True)} {currency}"
+from ...models import PayoutAccount
+from ...money import format_money as amount
+from ...services.invoicing import (
+    InvoiceRunSummary,
+    InvoicingError,
+    business_time_zone,
+    run_invoicing,
+)
 
 
 def _cutoff(value: str) -> date:
@@ -24,16 +28,33 @@ def _cutoff(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Draft payout statements (DESIGN R6) from every rated CDR that ended before the cutoff "
-        "(00:00 UTC of that day) and whose EVSE is still assigned to the account it was rated "
-        "for. Prints the statements and the CDRs left out per reason. --dry-run computes the "
-        "same figures and writes nothing."
+        "(00:00 of that day in settings.BUSINESS_TIME_ZONE) and whose EVSE is still assigned to "
+        "the account it was rated for. Prints the statements and the CDRs left out per reason. "
+        "--account settles one account alone (default cutoff: up to today, e.g. before "
+        "deactivating it). --dry-run computes the same figures and writes nothing."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--cutoff", required=True, metavar="YYYY-MM-DD", type=_cutoff)
+        parser.add_argument("--cutoff", metavar="YYYY-MM-DD", type=_cutoff)
+        parser.add_argument(
+            "--account", type=int, metavar="ID", help="Invoice this payout account alone."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Show the figures only.")
 
-    def handle(self, *args, cutoff: date, dry_run: bool, verbosity: int, **options):
+    def _account(self, pk: int | None) -> PayoutAccount | None:
+        if pk is None:
+            return None
+        account = PayoutAccount.objects.filter(pk=pk).first()
+        if account is None:
+            raise CommandError(f"--account {pk}: no payout account has this id.")
+        return account
+
+    def handle(self, *args, cutoff, account, dry_run: bool, verbosity: int, **options):
+        account = self._account(account)
+        if cutoff is None:
+            if account is None:
+                raise CommandError("--cutoff is required (it may be left out with --account).")
+            cutoff = timezone.localdate(timezone=business_time_zone()) + timedelta(days=1)
         bar = tqdm(unit=" CDRs", disable=verbosity == 0, file=self.stderr._out)
 
         def progress(advanced: int, total: int) -> None:
@@ -42,7 +63,11 @@ class Command(BaseCommand):
 
         try:
             summary = run_invoicing(
-                cutoff=cutoff, actor_name="run_invoicing", dry_run=dry_run, progress=progress
+                cutoff=cutoff,
+                actor_name="run_invoicing",
+                dry_run=dry_run,
+                progress=progress,
+                account=account,
             )
         except InvoicingError as exc:
             raise CommandError(str(exc)) from exc
@@ -62,7 +87,8 @@ class Command(BaseCommand):
 
     def _report(self, summary: InvoiceRunSummary) -> None:
         title = "Dry run — nothing was written" if summary.dry_run else f"Run {summary.run_id}"
-        self.stdout.write(f"{title}, cutoff {summary.cutoff.isoformat()} (00:00 UTC)\n")
+        zone = settings.BUSINESS_TIME_ZONE
+        self.stdout.write(f"{title}, cutoff {summary.cutoff.isoformat()} (00:00 {zone})\n")
         if summary.statements:
             self._table(
                 ["Account", "CDRs", "Collected excl. VAT", "Fees", "Net payout"],
