@@ -30,7 +30,7 @@ from evse_payout.models import (
     PowerType,
     SubCPO,
 )
-from evse_payout.money import round_money
+from evse_payout.money import FeeTerms, fee_parts, round_money
 
 SEED = 6
 CPO_COUNTRY_CODE = "BE"
@@ -357,13 +357,15 @@ def generate_cdrs(scale: Scale, rng, evses, assigned, accounts, now, log) -> Non
                "total_energy", "total_time", "total_cost_excl_vat", "total_cost_incl_vat",
                "credit", "credit_reference_id", "last_updated", "raw", "content_hash",
                "received_at", "status", "reason", "reason_detail", "payout_account_id",
-               "assignment_id", "fee", "payout", "rated_at"]  # fmt: skip
+               "assignment_id", "fee", "payout", "terms_commission_percent", "terms_fee_per_kwh",
+               "terms_fee_per_session", "terms_currency", "rated_at"]  # fmt: skip
     count = copy_rows(CDR, columns, rows())
     log(f"  {count} CDRs")
 
 
 def rate(evse, assigned, accounts, energy, excl_vat) -> tuple:
-    """(status, reason, reason_detail, account, assignment, fee, payout, rated_at) as R5 gives.
+    """(status, reason, reason_detail, account, assignment, fee, payout, the four fee terms
+    columns, rated_at) as R5 gives.
 
     The reason details are the words of evse_payout/services/rating.py, so a re-rate of unchanged
     data finds nothing to change.
@@ -372,13 +374,15 @@ def rate(evse, assigned, accounts, energy, excl_vat) -> tuple:
         return (CDRStatus.NOT_INVOICEABLE, CDRReason.EVSE_UNKNOWN,
                 f"No EVSE with uid {evse['uid']} ({CPO_COUNTRY_CODE}*{CPO_PARTY_ID}) or EVSE ID "
                 f"{evse['evse_id']} is known — import its location, then re-rate.",
-                None, None, None, None, None)  # fmt: skip
+                None, None, None, None, None, None, None, "", None)  # fmt: skip
     if evse["pk"] not in assigned:
         return (CDRStatus.NOT_INVOICEABLE, CDRReason.EVSE_UNASSIGNED,
                 f"EVSE {evse['evse_id']} is not assigned to a payout account — assign it, "
                 "then re-rate.",
-                None, None, None, None, None)  # fmt: skip
+                None, None, None, None, None, None, None, "", None)  # fmt: skip
     assignment, account = assigned[evse["pk"]]
     commission, per_kwh, per_session = accounts[account]["terms"]
-    fee = round_money(excl_vat * commission / 100 + per_kwh * energy + per_session, "EUR")
-    return (CDRStatus.RATED, "", "", account, assignment, fee, excl_vat - fee, timezone.now())
+    terms = FeeTerms(commission, per_kwh, per_session, "EUR")
+    fee = fee_parts(terms=terms, amount=excl_vat, energy=energy).fee
+    return (CDRStatus.RATED, "", "", account, assignment, fee, excl_vat - fee,
+            commission, per_kwh, per_session, "EUR", timezone.now())  # fmt: skip

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from ..filters.cdrs import CDRFilterSet
 from ..models import CDR, CDRRating, CDRStatus
+from ..money import fee_parts
 
 
 def cdr_overview_queryset() -> QuerySet:
@@ -48,7 +49,7 @@ def cdr_credits(cdr: CDR) -> QuerySet:
 
 @dataclass(frozen=True)
 class FeeBreakdown:
-    """The parts of a rated CDR's fee under its account's current terms (unrounded)."""
+    """The parts of a rated CDR's fee under the terms stored with its rating (4 decimals)."""
 
     commission_percent: Decimal
     commission: Decimal
@@ -60,19 +61,20 @@ class FeeBreakdown:
 
 
 def fee_breakdown(cdr: CDR) -> FeeBreakdown | None:
-    """How the fee of a rated (or invoiced) CDR is made up, as `services.rating` computes it."""
-    account = cdr.payout_account
-    if cdr.status not in (CDRStatus.RATED, CDRStatus.INVOICED) or account is None:
+    """How the fee of a rated (or invoiced) CDR is made up: `money.fee_parts` of its stored terms.
+    A credit's parts are its own amounts' (a partial credit has no session fee)."""
+    terms = cdr.fee_terms
+    if cdr.status not in (CDRStatus.RATED, CDRStatus.INVOICED) or terms is None:
         return None
     excl, energy = abs(cdr.total_cost_excl_vat), abs(cdr.total_energy)
-    if not cdr.credit:
-        excl, energy = cdr.total_cost_excl_vat, cdr.total_energy
+    session = not cdr.credit or cdr.fee == -(fee_parts(terms=terms, amount=excl, energy=energy).fee)
+    parts = fee_parts(terms=terms, amount=excl, energy=energy, per_session=session)
     return FeeBreakdown(
-        commission_percent=account.commission_percent,
-        commission=account.commission_percent / Decimal(100) * excl,
-        fee_per_kwh=account.fee_per_kwh,
+        commission_percent=terms.commission_percent,
+        commission=parts.commission,
+        fee_per_kwh=terms.fee_per_kwh,
         energy=energy,
-        energy_fee=account.fee_per_kwh * energy,
-        fee_per_session=account.fee_per_session,
+        energy_fee=parts.energy_fee,
+        fee_per_session=parts.session_fee,
         sign=-1 if cdr.credit else 1,
     )

@@ -75,10 +75,19 @@ def statement_lines(invoice: Invoice):
     )
 
 
+def document_label(invoice: Invoice) -> str:
+    """How files name a run document: its number, else what it is (revenue reports have none)."""
+    if invoice.number:
+        return invoice.number
+    if invoice.is_revenue_report:
+        return f"revenue-report-{invoice.pk}"
+    return f"draft-{invoice.pk}"
+
+
 def iter_statement_csv(invoice: Invoice) -> Iterator[str]:
     """The statement's lines as CSV (header first): UTF-8 text, decimal point, amounts in cents."""
     writer = csv.writer(_Line())
-    label = invoice.number or f"draft-{invoice.pk}"
+    label = document_label(invoice)
     yield writer.writerow(CSV_HEADER)
     for row in statement_lines(invoice).iterator(chunk_size=CSV_CHUNK):
         (cdr_id, started, ended, evse_id, evse_id_raw, location, city, energy, *money, credit) = row

@@ -953,6 +953,59 @@ def _count(summary: RerateSummary, cdr: _StoredCDR, outcome: RatingOutcome, acco
         summary.became_not_invoiceable += 1
 
 
+def _rerate_batch(
+    cdrs: QuerySet,
+    *,
+    after: int,
+    size: int,
+    summary: RerateSummary,
+    dry_run: bool,
+    actor,
+    actor_name,
+) -> list[_StoredCDR]:
+    """One batch in its own transaction: load and lock, rate, count, write what changed."""
+    with transaction.atomic():
+        loaded = _next_batch(cdrs, after=after, size=size, lock=not dry_run)
+        batch = loaded.cdrs
+        if not batch:
+            return batch
+        now = timezone.now()
+        ratings = rate_batch(
+            batch, now=now, known_evses=loaded.evses, known_assignments=loaded.assignments
+        )
+        changed = []
+        for cdr, rating in zip(batch, ratings, strict=True):
+            new = _new_state(cdr, rating)
+            if new != _state(cdr):
+                changed.append((cdr.pk, new, rating.outcome))
+            _count(summary, cdr, rating.outcome, rating.account_pk)
+        if not dry_run:
+            _write_changed(changed, now=now, actor=actor, actor_name=actor_name)
+    return batch
+
+
+def _record_rerate(summary: RerateSummary, *, actor, actor_name: str) -> None:
+    with transaction.atomic():
+        record_audit_event(
+            action=AuditAction.RERATE,
+            actor=actor,
+            actor_name=actor_name,
+            object_count=summary.total,
+            summary=summary.message()[:500],
+            details={
+                "changed": summary.changed,
+                "by_status": summary.by_status,
+                "by_reason": summary.by_reason,
+                "newly_rated": summary.newly_rated,
+                "newly_rated_payout": {
+                    currency: str(amount)
+                    for currency, amount in summary.newly_rated_payout_by_currency.items()
+                },
+                "became_not_invoiceable": summary.became_not_invoiceable,
+            },
+        )
+
+
 def rerate_cdrs(
     *,
     cdrs: QuerySet,
@@ -975,23 +1028,17 @@ def rerate_cdrs(
     summary = RerateSummary(dry_run=dry_run)
     last_pk = 0
     while True:
-        with transaction.atomic():
-            loaded = _next_batch(cdrs, after=last_pk, size=batch_size, lock=not dry_run)
-            batch = loaded.cdrs
-            if not batch:
-                break
-            now = timezone.now()
-            ratings = rate_batch(
-                batch, now=now, known_evses=loaded.evses, known_assignments=loaded.assignments
-            )
-            changed = []
-            for cdr, rating in zip(batch, ratings, strict=True):
-                new = _new_state(cdr, rating)
-                if new != _state(cdr):
-                    changed.append((cdr.pk, new, rating.outcome))
-                _count(summary, cdr, rating.outcome, rating.account_pk)
-            if not dry_run:
-                _write_changed(changed, now=now, actor=actor, actor_name=actor_name)
+        batch = _rerate_batch(
+            cdrs,
+            after=last_pk,
+            size=batch_size,
+            summary=summary,
+            dry_run=dry_run,
+            actor=actor,
+            actor_name=actor_name,
+        )
+        if not batch:
+            break
         last_pk = batch[-1].pk
         if progress is not None:
             progress(len(batch))
@@ -1000,23 +1047,5 @@ def rerate_cdrs(
         if len(batch) < batch_size:
             break
     if not dry_run:
-        with transaction.atomic():
-            record_audit_event(
-                action=AuditAction.RERATE,
-                actor=actor,
-                actor_name=actor_name,
-                object_count=summary.total,
-                summary=summary.message()[:500],
-                details={
-                    "changed": summary.changed,
-                    "by_status": summary.by_status,
-                    "by_reason": summary.by_reason,
-                    "newly_rated": summary.newly_rated,
-                    "newly_rated_payout": {
-                        currency: str(amount)
-                        for currency, amount in summary.newly_rated_payout_by_currency.items()
-                    },
-                    "became_not_invoiceable": summary.became_not_invoiceable,
-                },
-            )
+        _record_rerate(summary, actor=actor, actor_name=actor_name)
     return summary

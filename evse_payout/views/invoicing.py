@@ -32,7 +32,7 @@ from ..services.invoicing import (
     finalize_run,
     run_invoicing,
 )
-from ..services.payout_files import iter_statement_csv
+from ..services.payout_files import document_label, iter_statement_csv
 from ..tables.evses import paginate_table
 from ..tables.invoicing import (
     InvoiceLineTable,
@@ -133,7 +133,8 @@ def invoice_run_detail(request, pk):
     )
     statements = list(run_statements(run))
     can_change = request.user.has_perm(CHANGE_INVOICE)
-    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in statements)
+    reports = list(run_revenue_reports(run))
+    has_drafts = any(s.status == InvoiceStatus.DRAFT for s in [*statements, *reports])
     sepa_ready = not has_drafts and any(s.status == InvoiceStatus.FINAL for s in statements)
     return render(
         request,
@@ -149,7 +150,7 @@ def invoice_run_detail(request, pk):
                     "fees": format_money(report.total_fees, report.currency),
                     "net": format_money(report.net_payout, report.currency),
                 }
-                for report in run_revenue_reports(run)
+                for report in reports
             ],
             "carried_forward": [
                 (statement, format_money(statement.payable, statement.currency))
@@ -274,7 +275,9 @@ def invoice_csv(request, pk):
         (line.encode("utf-8") for line in iter_statement_csv(invoice)),
         content_type="text/csv; charset=utf-8",
     )
-    name = invoice.number or f"draft-statement-{invoice.pk}"
+    name = invoice.number or (
+        document_label(invoice) if invoice.is_revenue_report else f"draft-statement-{invoice.pk}"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 

@@ -9,7 +9,9 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from evse_payout.models import Invoice, InvoiceStatus
-from tests.factories import AssignmentFactory, PayoutAccountFactory, UserFactory
+from tests.factories import PartnerAccountFactory as PayoutAccountFactory
+from tests.factories import PartnerAssignmentFactory as AssignmentFactory
+from tests.factories import UserFactory
 from tests.services.test_invoicing import rated_cdr
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,8 +38,8 @@ def finance_user():
 def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_user):
     account = PayoutAccountFactory(name="Hotel Zeezicht")
     assignment = AssignmentFactory(payout_account=account)
-    rated_cdr(assignment, excl=Decimal("1500.00"))
-    rated_cdr(assignment, excl=Decimal("-100.00"), credit=True)
+    original = rated_cdr(assignment, excl=Decimal("1500.00"))
+    rated_cdr(assignment, excl=Decimal("-100.00"), credit=True, credited_cdr=original)
     login(finance_user)
 
     page.goto("/invoice-runs/")
@@ -59,7 +61,7 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
     expect(
         page.get_by_role("heading", name=re.compile("Self-billing payout statement"))
     ).to_be_visible()
-    expect(page.locator("#result_list")).to_contain_text("-100.00 EUR")
+    expect(page.locator("#result_list")).to_contain_text("-100.0000 EUR")
     page.get_by_role("button", name="Finalize").click()
 
     statement = Invoice.objects.get()
@@ -75,4 +77,36 @@ def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_
         rows = list(csv.reader(downloaded))
     assert len(rows) == 3
     assert {row[0] for row in rows[1:]} == {statement.number}
-    assert sorted(row[12] for row in rows[1:]) == ["-90.00", "1350.00"]
+    assert sorted(row[12] for row in rows[1:]) == ["-90.0000", "1350.0000"]
+
+
+def test_deactivating_an_account_with_pending_cdrs_offers_to_settle_it_first(
+    page, login, finance_user
+):
+    finance_user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="evse_payout",
+            codename__in=["view_payoutaccount", "change_payoutaccount"],
+        )
+    )
+    account = PayoutAccountFactory(name="Hotel Zeezicht")
+    assignment = AssignmentFactory(payout_account=account)
+    rated_cdr(assignment, excl=Decimal("100.00"))
+    rated_cdr(assignment, excl=Decimal("23.45"))
+    login(finance_user)
+
+    page.goto(f"/accounts/{account.pk}/")
+    page.get_by_role("link", name="Deactivate").click()
+
+    # payouts 90.0000 + 21.1050 = 111.105 → 111.11
+    expect(page.locator("#unsettled")).to_contain_text(
+        "2 rated CDRs not yet invoiced, 111.11 EUR payout"
+    )
+    page.get_by_role("button", name="Settle account").click()
+
+    expect(page.locator(".messagelist")).to_contain_text("Finalize it, then deactivate")
+    expect(page).to_have_url(re.compile(r"/invoice-runs/\d+/$"))
+    statement = Invoice.objects.get()
+    assert statement.payout_account == account
+    assert statement.cdr_count == 2
+    expect(page.locator("#result_list")).to_contain_text("Hotel Zeezicht")

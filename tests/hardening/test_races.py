@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, Invoice, InvoiceStatus
 from evse_payout.services.assignments import (
@@ -23,7 +24,7 @@ from evse_payout.services.assignments import (
     assign_evses,
     deactivate_payout_account,
 )
-from evse_payout.services.invoicing import run_invoicing
+from evse_payout.services.invoicing import finalize_invoice, run_invoicing
 from evse_payout.services.ocpi_tokens import create_ocpi_token
 from evse_payout.services.rating import rerate_cdrs
 from tests.factories import (
@@ -191,12 +192,16 @@ def test_a_double_submitted_assign_confirmation_has_one_effect(manager):
     assert Assignment.objects.open().filter(payout_account=account).count() == 3
 
 
-def _rated_world(*, accounts: int, cdrs_per_account: int) -> set[int]:
-    """Accounts with one assigned EVSE each and rated CDRs before the cutoff; the CDR pks."""
+def _rated_world(*, accounts: int, cdrs_per_account: int, partner: bool = False) -> set[int]:
+    """Accounts with one assigned EVSE each and rated CDRs before the cutoff; the CDR pks.
+
+    `partner`: Sub-CPO accounts (numbered statements) rather than the CPO's own (revenue reports).
+    """
     ended = datetime(2026, 2, 10, 8, 0, tzinfo=UTC)
     for n in range(accounts):
-        account = PayoutAccountFactory(name=f"Account {n:02d}", holder=None)
-        evse = EVSEFactory(location=LocationFactory(owner=None))
+        owner = SubCPOFactory() if partner else None
+        account = PayoutAccountFactory(name=f"Account {n:02d}", holder=owner)
+        evse = EVSEFactory(location=LocationFactory(owner=owner))
         AssignmentFactory(evse=evse, payout_account=account)
         for k in range(cdrs_per_account):
             CDRFactory(
@@ -278,3 +283,25 @@ def test_the_same_cdr_posted_twenty_times_at_once_is_stored_once_and_every_answe
     assert all(
         response["Location"].endswith("/ocpi/2.2.1/cdrs/RACE-CDR-1") for response in responses
     )
+
+
+def test_eight_finalizes_at_once_give_gapless_statement_numbers():
+    """Each finalize locks the year's number row: without that lock two read the same last
+    number and one of them fails on the unique number (checked once by removing the lock)."""
+    _rated_world(accounts=8, cdrs_per_account=1, partner=True)
+    run_invoicing(cutoff=date(2026, 3, 1), actor_name="run")
+    drafts = list(Invoice.objects.filter(status=InvoiceStatus.DRAFT))
+    assert len(drafts) == 8
+    outcomes = []
+
+    run_together(
+        [
+            collecting(lambda draft=draft: finalize_invoice(invoice=draft, actor=None), outcomes)
+            for draft in drafts
+        ]
+    )
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    year = timezone.localdate().year
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == [f"PS-{year}-{n:06d}" for n in range(1, 9)]

@@ -31,7 +31,13 @@ from evse_payout.services.invoicing import (
     finalize_run,
     run_invoicing,
 )
-from tests.factories import CDRFactory, PartnerAccountFactory, PartnerAssignmentFactory, UserFactory
+from tests.factories import (
+    AssignmentFactory,
+    CDRFactory,
+    PartnerAccountFactory,
+    PartnerAssignmentFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -651,3 +657,152 @@ def test_two_runs_at_once_never_put_a_cdr_on_two_statements():
     )
     totals = sum(Invoice.objects.values_list("cdr_count", flat=True))
     assert totals == 200
+
+
+# --- settlement (issue 12) ----------------------------------------------------------------------
+
+
+def test_credit_is_held_while_its_original_is_held_back_and_released_by_re_rating():
+    """Issue 12 (2): the run invoiced the credit alone, a statement of net −35.35."""
+    from evse_payout.services.rating import rate_cdr, rerate_cdrs
+
+    account = PartnerAccountFactory(
+        commission_percent=Decimal("0"), fee_per_kwh=Decimal("0"), fee_per_session=Decimal("0")
+    )
+    assignment = PartnerAssignmentFactory(payout_account=account)
+    original = CDRFactory(
+        evse=assignment.evse,
+        end_date_time=BEFORE_CUTOFF,
+        start_date_time=BEFORE_CUTOFF - timedelta(hours=1),
+        total_cost_excl_vat=Decimal("35.35"),
+    )
+    rate_cdr(cdr=original)
+    credit = CDRFactory(
+        evse=assignment.evse,
+        end_date_time=BEFORE_CUTOFF,
+        start_date_time=BEFORE_CUTOFF - timedelta(hours=1),
+        credit=True,
+        credit_reference_id=original.cdr_id,
+        total_cost_excl_vat=Decimal("-35.35"),
+        total_energy=Decimal("-20"),
+    )
+    rate_cdr(cdr=credit)
+    close(assignment)
+
+    summary = run_invoicing(cutoff=CUTOFF)
+
+    assert summary.statements == []
+    assert not Invoice.objects.exists()
+    credit.refresh_from_db()
+    assert (credit.status, credit.reason) == (
+        CDRStatus.NOT_INVOICEABLE,
+        CDRReason.ORIGINAL_NOT_INVOICED,
+    )
+    assert {(e.reason, e.count) for e in summary.exclusions} == {
+        (CDRReason.EVSE_UNASSIGNED, 1),
+        (CDRReason.ORIGINAL_NOT_INVOICED, 1),
+    }
+    # Assigned again and re-rated, both go on one statement that nets to 0.
+    PartnerAssignmentFactory(evse=assignment.evse, payout_account=account)
+    rerate_cdrs(cdrs=CDR.objects.all())
+    (statement,) = run_invoicing(cutoff=CUTOFF).statements
+    assert (statement.cdr_count, statement.net_payout, statement.total_fees) == (
+        2,
+        Decimal("0.00"),
+        Decimal("0.00"),
+    )
+
+
+def test_statement_with_net_payout_below_zero_is_carried_forward_into_the_next_one():
+    """Issue 12 (3): the −4.50 owed was dropped; now the next statement pays 9.00 − 4.50."""
+    assignment = PartnerAssignmentFactory()
+    original = rated_cdr(assignment, excl=Decimal("5.00"))  # fee 0.50, payout 4.50
+    finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
+    rated_cdr(assignment, excl=Decimal("-5.00"), credit=True, credited_cdr=original)
+    second = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    (owing,) = finalize_run(run=second, actor=None)
+    assert (owing.net_payout, owing.payable, owing.carried_forward) == (
+        Decimal("-4.50"),
+        Decimal("-4.50"),
+        True,
+    )
+
+    rated_cdr(assignment, excl=Decimal("10.00"))  # payout 9.00
+    (following,) = run_invoicing(cutoff=CUTOFF).statements
+
+    statement = Invoice.objects.get(run__pk=InvoiceRun.objects.latest("pk").pk)
+    assert statement.brought_forward_from == owing
+    assert (following.net_payout, following.balance_brought_forward, following.payable) == (
+        Decimal("9.00"),
+        Decimal("-4.50"),
+        Decimal("4.50"),
+    )
+
+
+def test_statement_below_the_minimum_payout_is_carried_forward():
+    account = PartnerAccountFactory(minimum_payout=Decimal("25.00"))
+    rated_cdr(PartnerAssignmentFactory(payout_account=account), excl=Decimal("20.00"))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+
+    (statement,) = finalize_run(run=run, actor=None)
+
+    assert statement.payable == Decimal("18.00")
+    assert statement.carried_forward
+
+
+def test_discarding_a_statement_reopens_the_balance_it_brought_forward():
+    assignment = PartnerAssignmentFactory()
+    original = rated_cdr(assignment, excl=Decimal("5.00"))
+    finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
+    rated_cdr(assignment, excl=Decimal("-5.00"), credit=True, credited_cdr=original)
+    second = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+    (owing,) = finalize_run(run=second, actor=None)
+    rated_cdr(assignment, excl=Decimal("10.00"))
+    run_invoicing(cutoff=CUTOFF)
+    draft = Invoice.objects.get(brought_forward_from=owing)
+
+    discard_invoice(invoice=draft, actor=None)
+
+    (again,) = run_invoicing(cutoff=CUTOFF).statements
+    assert again.balance_brought_forward == Decimal("-4.50")
+
+
+def test_the_cpo_own_account_gets_an_unnumbered_revenue_report_and_its_cdrs_end_invoiced():
+    """Issue 12 (6): the CPO self-billed itself a numbered statement."""
+    own = AssignmentFactory()  # the CPO's own account (no holder)
+    cdr = rated_cdr(own, excl=Decimal("100.00"))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+
+    (report,) = finalize_run(run=run, actor=None)
+
+    assert report.kind == "revenue_report"
+    assert report.number is None
+    assert report.status == InvoiceStatus.FINAL
+    assert not report.carried_forward
+    cdr.refresh_from_db()
+    assert cdr.status == CDRStatus.INVOICED
+
+
+def test_finalize_freezes_payee_and_fee_terms_on_the_statement():
+    account = PartnerAccountFactory(
+        account_holder_name="Hotel Zeezicht BV",
+        vat_number="BE0999999999",
+        commission_percent=Decimal("12.50"),
+    )
+    rated_cdr(PartnerAssignmentFactory(payout_account=account))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+
+    (statement,) = finalize_run(run=run, actor=None)
+    iban = account.iban
+    PartnerAccountFactory._meta.model.objects.filter(pk=account.pk).update(
+        iban="BE71096123456769", account_holder_name="Other", commission_percent=Decimal("1")
+    )
+
+    statement.refresh_from_db()
+    assert (statement.payee_iban, statement.payee_account_holder_name) == (
+        iban,
+        "Hotel Zeezicht BV",
+    )
+    assert statement.payee_vat_number == "BE0999999999"
+    assert statement.payee_name == account.holder.name
+    assert statement.terms_commission_percent == Decimal("12.50")

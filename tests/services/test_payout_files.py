@@ -196,3 +196,15 @@ def test_sepa_file_is_refused_while_a_statement_is_a_draft():
 
     with pytest.raises(SepaError, match="Finalize or discard every draft"):
         render_run_sepa(run=InvoiceRun.objects.get(pk=summary.run_id))
+
+
+def test_revenue_report_csv_names_itself_without_a_number():
+    own = CPOAssignmentFactory()
+    rated_cdr(own, excl=Decimal("90.00"))
+    finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
+    report = Invoice.objects.get()
+
+    rows = list(csv.reader(io.StringIO("".join(iter_statement_csv(report)))))
+
+    assert rows[1][0] == f"revenue-report-{report.pk}"
+    assert rows[1][2].endswith("+00:00")  # ISO 8601 with its offset

@@ -7,7 +7,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from evse_payout.models import CDR, CDRRating, CDRStatus, InvoiceRun, InvoiceRunExclusion
+from evse_payout.models import (
+    CDR,
+    CDRRating,
+    CDRStatus,
+    InvoiceRun,
+    InvoiceRunExclusion,
+    PayoutAccount,
+)
 from evse_payout.services.rating import rate_cdr, rerate_cdrs
 from tests.factories import (
     AssignmentFactory,
@@ -276,7 +283,7 @@ def test_cdr_page_shows_fee_breakdown_history_and_escaped_raw_json(manager_clien
     content = response.content.decode()
     assert "Rated: invoiceable" in content
     assert "Hotel payouts" in content
-    assert "1.65 EUR" in content and "8.35 EUR" in content
+    assert "1.6500 EUR" in content and "8.3500 EUR" in content
     assert 'id="rating-history"' in content and "system" in content
     assert "&lt;script&gt;x&lt;/script&gt;" in content and "<script>x</script>" not in content
     assert "Rerate CDR" in content
@@ -334,3 +341,38 @@ def test_select_all_without_filters_selects_every_cdr_not_invoiced(manager_clien
     confirm = manager_client.post(RERATE, {"select_all": "on", "filters": ""})
 
     assert "Re-rate 3 CDRs?" in confirm.content.decode()
+
+
+def test_cdr_page_explains_the_fee_with_the_terms_stored_with_its_rating(manager_client, world):
+    cdr = world["cdrs"]["hotel"]
+    PayoutAccount.objects.filter(pk=cdr.payout_account_id).update(
+        commission_percent=Decimal("55.00")
+    )
+
+    content = manager_client.get(reverse("evse_payout:cdr_detail", args=[cdr.pk])).content.decode()
+
+    assert "Fee at the terms stored with this rating" in content
+    assert "55" not in content.split("Fee at the terms")[1].split("</table>")[0]
+
+
+def test_credit_exceeding_its_original_says_why_on_its_page(manager_client):
+    from evse_payout.services.rating import rate_cdr
+    from tests.factories import AssignmentFactory, CDRFactory
+
+    assignment = AssignmentFactory()
+    original = CDRFactory(evse=assignment.evse, total_cost_excl_vat=Decimal("5.00"))
+    rate_cdr(cdr=original)
+    credit = CDRFactory(
+        evse=assignment.evse,
+        credit=True,
+        credit_reference_id=original.cdr_id,
+        total_cost_excl_vat=Decimal("-50.00"),
+        total_energy=Decimal("-20"),
+    )
+    rate_cdr(cdr=credit)
+
+    content = manager_client.get(reverse("evse_payout:cdr_detail", args=[credit.pk])).content
+    text = content.decode()
+
+    assert "Not invoiceable: Credit exceeds original" in text
+    assert "more than the original" in text

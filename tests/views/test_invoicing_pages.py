@@ -440,3 +440,17 @@ def test_credit_of_an_original_on_a_final_statement_names_that_statement(finance
         reverse("evse_payout:invoice_detail", args=[credit.invoice_id])
     ).content.decode()
     assert f"(credit of {original.cdr_id} on {statement.number})" in page
+
+
+def test_a_run_of_the_cpo_own_account_alone_can_be_finalized_from_its_page(finance_client):
+    rated_cdr(CPOAssignmentFactory(), excl=Decimal("90.00"))
+    run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
+
+    page = finance_client.get(reverse("evse_payout:invoice_run_detail", args=[run.pk]))
+    response = finance_client.post(
+        reverse("evse_payout:invoice_run_finalize", args=[run.pk]), follow=True
+    )
+
+    assert "Finalize all drafts" in page.content.decode()
+    assert "1 internal revenue report finalized" in messages_of(response)[0]
+    assert Invoice.objects.get().status == InvoiceStatus.FINAL
