@@ -342,6 +342,20 @@ def _cancel_problem(invoice: Invoice) -> str | None:
         return f"{invoice} is already cancelled."
     if not invoice.documents.filter(kind=DocumentKind.SELF_BILLED_INVOICE).exists():
         return f"{invoice} has no self-billed invoice to credit."
+    # A carried-forward balance links two statements; cancelling one would leave the other wrong.
+    if invoice.balance_brought_forward:
+        return (
+            f"{invoice} includes the balance of {invoice.brought_forward_from}: it cannot be "
+            "cancelled on its own."
+        )
+    carried_into = Invoice.objects.filter(brought_forward_from=invoice).exclude(
+        status=InvoiceStatus.DISCARDED
+    )
+    if carried_into.exists():
+        return (
+            f"{invoice}'s balance is carried into {carried_into.first()}: it cannot be "
+            "cancelled on its own."
+        )
     return None
 
 

@@ -104,3 +104,14 @@ def test_a_statement_is_cancelled_once_and_a_draft_not_at_all(final_statement):
     with pytest.raises(CancelError, match="is draft: only a final statement is cancelled"):
         cancel_statement(invoice=draft, actor=None)
     assert Document.objects.filter(kind=DocumentKind.SELF_BILLED_CREDIT_NOTE).count() == 1
+
+
+def test_a_statement_linked_by_a_carried_forward_balance_is_not_cancelled_alone(final_statement):
+    final_statement.carried_forward = True
+    final_statement.save(update_fields=["carried_forward"])
+    following = statement(payee("nl_registered"), status=InvoiceStatus.DRAFT, number=None)
+    following.brought_forward_from = final_statement
+    following.balance_brought_forward = Decimal("-5.00")
+    following.save(update_fields=["brought_forward_from", "balance_brought_forward"])
+    with pytest.raises(CancelError, match=r"balance is carried into Draft statement \d+"):
+        cancel_statement(invoice=final_statement, actor=None)

@@ -8,7 +8,16 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from evse_payout.models import CDR, AuditAction, AuditEvent, CDRStatus, DocumentKind
+from evse_payout.models import (
+    CDR,
+    AuditAction,
+    AuditEvent,
+    CDRStatus,
+    Document,
+    DocumentKind,
+    Invoice,
+    InvoiceStatus,
+)
 from evse_payout.services.documents import issue_statement_documents
 from tests.documents.helpers import ISSUED_ON, add_lines, payee, statement
 
@@ -122,3 +131,32 @@ def test_a_cancelled_statement_points_to_its_kept_lines(finance_client, final_st
         finance_client.get(reverse("evse_payout:invoice_csv", args=[final_statement.pk]))
     ).decode()
     assert csv_text.count("\n") == 3  # header and the two kept lines
+
+
+def test_finalizing_without_agreement_or_address_is_refused_listing_what_is_missing(
+    finance_client,
+):
+    ready = payee("nl_registered", name="Klaar BV")
+    unready = payee("be_registered", name="Hotel Zonder Akkoord", street="", agreement_reference="")
+    first = statement(ready, status=InvoiceStatus.DRAFT, number=None)
+    second = statement(unready, status=InvoiceStatus.DRAFT, number=None)
+    second.run = first.run
+    second.save(update_fields=["run"])
+
+    response = finance_client.post(
+        reverse("evse_payout:invoice_run_finalize", args=[first.run_id]), follow=True
+    )
+
+    page = response.content.decode()
+    assert (
+        "Nothing was finalized: a self-billed invoice needs the Sub-CPO's master data (address, VAT"
+        in page
+    )
+    link = reverse("admin:evse_payout_subcpo_change", args=[unready.pk])
+    assert (
+        f'<a href="{link}">Hotel Zonder Akkoord</a>: missing or invalid address: no street; '
+        "self-billing agreement: no reference or no date signed" in page
+    )
+    assert "Klaar BV</a>" not in page
+    assert not Document.objects.exists()
+    assert set(Invoice.objects.values_list("status", flat=True)) == {InvoiceStatus.DRAFT}
