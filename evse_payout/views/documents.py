@@ -163,8 +163,11 @@ def statement_documents_context(invoice: Invoice, user) -> dict:
         if self_billed and fee
         else None
     )
+    balance = invoice.balance_brought_forward
     return {
         "statement": invoice,
+        "balance": format_money(balance, invoice.currency) if balance and to_pay else None,
+        "payable": format_money(invoice.payable, invoice.currency),
         "documents": [_document_row(d) for d in originals],
         "credit_notes": [_document_row(d) for d in documents if d.is_credit_note],
         "to_pay": to_pay,

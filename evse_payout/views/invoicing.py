@@ -217,7 +217,8 @@ def invoice_run_sepa(request, pk):
 def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
     rows = [
         ("Collected excl. VAT", invoice.total_excl_vat),
-        ("VAT", invoice.total_vat),
+        # The drivers' VAT on the sessions, not the VAT of the documents (shown with them).
+        ("VAT paid by drivers", invoice.total_vat),
         ("Collected incl. VAT", invoice.total_incl_vat),
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),

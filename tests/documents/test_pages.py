@@ -44,7 +44,10 @@ def test_statement_page_shows_both_documents_with_vat_in_words_and_downloads(
     assert "Fee invoice FE-2026-000001" in page
     assert "VAT: EU reverse charge: no VAT charged, the customer accounts for it." in page
     assert "Reverse charge: VAT to be accounted for by the customer" in page
-    assert "self-billed invoice total less fee invoice total = <strong>18.00 EUR</strong>" in page
+    assert (
+        "Self-billed invoice total less fee invoice total = <strong>18.00 EUR</strong>. "
+        "Paid as one credit transfer." in page
+    )
     for document in final_statement.documents.all():
         assert reverse("evse_payout:document_pdf", args=[document.pk]) in page
         assert reverse("evse_payout:document_ubl", args=[document.pk]) in page
