@@ -1,5 +1,6 @@
 """The payout account form; it only validates, `services.accounts` saves."""
 
+from decimal import Decimal
 from functools import cache
 
 import pycountry
@@ -49,6 +50,7 @@ class PayoutAccountForm(forms.ModelForm):
             "commission_percent",
             "fee_per_kwh",
             "fee_per_session",
+            "minimum_payout",
         ]
         labels = {
             "name": "Name",
@@ -68,12 +70,15 @@ class PayoutAccountForm(forms.ModelForm):
             "(0–100).",
             "fee_per_kwh": "Kept per kWh charged, in the account's currency (0 or more).",
             "fee_per_session": "Kept per charging session, in the account's currency (0 or more).",
+            "minimum_payout": "A statement payable below this is not paid but carried forward to "
+            "the next statement (0 or empty: pay every positive amount).",
         }
         widgets = {
             "iban": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
             "commission_percent": forms.NumberInput(attrs={"min": "0", "max": "100"}),
             "fee_per_kwh": forms.NumberInput(attrs={"min": "0"}),
             "fee_per_session": forms.NumberInput(attrs={"min": "0"}),
+            "minimum_payout": forms.NumberInput(attrs={"min": "0"}),
         }
 
     def __init__(self, *args, **kwargs):
@@ -83,6 +88,10 @@ class PayoutAccountForm(forms.ModelForm):
         self.fields["holder"].queryset = SubCPO.objects.filter(
             Q(is_active=True) | Q(pk=current)
         ).order_by("name", "pk")
+        self.fields["minimum_payout"].required = False
+
+    def clean_minimum_payout(self):
+        return self.cleaned_data.get("minimum_payout") or Decimal("0.00")
 
     def clean_iban(self):
         return normalize_iban(self.cleaned_data["iban"])

@@ -23,6 +23,7 @@ EDITABLE_FIELDS = (
     "commission_percent",
     "fee_per_kwh",
     "fee_per_session",
+    "minimum_payout",
 )
 # Open assignments were checked against these (R2: owner match; R5: currency), so they stay put.
 FIELDS_LOCKED_WHILE_ASSIGNED = {"holder": "holder", "currency": "currency"}
@@ -74,6 +75,7 @@ def create_payout_account(
     commission_percent: Decimal = Decimal("0"),
     fee_per_kwh: Decimal = Decimal("0"),
     fee_per_session: Decimal = Decimal("0"),
+    minimum_payout: Decimal = Decimal("0.00"),
     actor,
 ) -> PayoutAccount:
     """Create an active payout account; raises ValidationError on invalid data."""
@@ -88,6 +90,7 @@ def create_payout_account(
         commission_percent=commission_percent,
         fee_per_kwh=fee_per_kwh,
         fee_per_session=fee_per_session,
+        minimum_payout=minimum_payout,
         is_active=True,
     )
     with transaction.atomic():

@@ -37,6 +37,11 @@ class InvoiceRunTable(tables.Table):
         attrs = {"id": "result_list"}
         empty_text = "No invoice runs yet — start a new invoice run."
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.columns["created_at"].column.verbose_name = f"Started ({zone})"
+
     def render_run(self, record):
         url = reverse("evse_payout:invoice_run_detail", args=[record.pk])
         return format_html('<a href="{}">Run {}</a>', url, record.pk)

@@ -69,7 +69,8 @@ def _preview_context(summary) -> dict:
     return {
         "statements": [
             {
-                "account": s.account_name,
+                "account": s.account_name
+                + (" (internal revenue report)" if s.is_revenue_report else ""),
                 "cdr_count": format_count(s.cdr_count),
                 "excl_vat": format_money(s.total_excl_vat, s.currency),
                 "fees": format_money(s.total_fees, s.currency),
@@ -103,7 +104,7 @@ def _preview_context(summary) -> dict:
 @permission_required(ADD_RUN, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def invoice_run_new(request):
-    context = {"title": "New invoice run"}
+    context = {"title": "New invoice run", "business_time_zone": settings.BUSINESS_TIME_ZONE}
     if request.method == "POST":
         form = InvoiceRunForm(request.POST)
         if form.is_valid():

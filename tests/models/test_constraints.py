@@ -257,7 +257,9 @@ def test_not_invoiceable_cdr_needs_a_reason():
 def test_final_statement_needs_a_number():
     assert_refused(
         "invoice_final_has_number",
-        lambda: make_invoice(PayoutAccountFactory(), status=InvoiceStatus.FINAL),
+        lambda: make_invoice(
+            PayoutAccountFactory(), status=InvoiceStatus.FINAL, payee_iban="BE68539007547034"
+        ),
     )
 
 

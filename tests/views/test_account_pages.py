@@ -524,3 +524,21 @@ def test_account_page_shows_its_open_balance(finance_client):
 
     assert "-12.34 EUR, carried forward from" in text
     assert "PS-2026-000042" in text
+
+
+def test_finance_sets_the_minimum_payout_on_the_account_page(finance_client):
+    account = PayoutAccountFactory()
+
+    finance_client.post(
+        reverse("evse_payout:account_edit", args=[account.pk]),
+        form_data(name=account.name, minimum_payout="25.00"),
+    )
+
+    account.refresh_from_db()
+    assert account.minimum_payout == Decimal("25.00")
+
+
+def test_minimum_payout_left_empty_is_zero(finance_client):
+    finance_client.post(CREATE_URL, form_data(minimum_payout=""))
+
+    assert PayoutAccount.objects.get().minimum_payout == Decimal("0.00")

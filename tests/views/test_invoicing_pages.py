@@ -454,3 +454,34 @@ def test_a_run_of_the_cpo_own_account_alone_can_be_finalized_from_its_page(finan
     assert "Finalize all drafts" in page.content.decode()
     assert "1 internal revenue report finalized" in messages_of(response)[0]
     assert Invoice.objects.get().status == InvoiceStatus.FINAL
+
+
+def test_revenue_report_page_says_what_it_is_and_has_no_payable_amount(finance_client):
+    rated_cdr(CPOAssignmentFactory(), excl=Decimal("90.00"))
+    run_invoicing(cutoff=CUTOFF)
+    report = Invoice.objects.get()
+
+    page = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[report.pk])
+    ).content.decode()
+
+    assert "Internal revenue report" in page
+    assert "Self-billing payout statement" not in page
+    assert "Payable" not in page
+    assert "81.00 EUR" in page  # net: 90.00 − 10 % fee
+
+
+def test_pages_with_times_name_their_zone(finance_client, settings):
+    settings.TIME_ZONE = settings.BUSINESS_TIME_ZONE = "Europe/Brussels"
+    drafted_run()
+    invoice = Invoice.objects.get()
+
+    runs = finance_client.get(LIST).content.decode()
+    statement = finance_client.get(
+        reverse("evse_payout:invoice_detail", args=[invoice.pk])
+    ).content.decode()
+    form = finance_client.get(NEW).content.decode()
+
+    assert "Started (Europe/Brussels)" in runs
+    assert "Ended (Europe/Brussels)" in statement
+    assert "00:00 of this day (Europe/Brussels)" in form
