@@ -13,7 +13,7 @@ def not_registered_without_vat_number(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evse_payout", "0006_settlement_copy_terms_constraints"),
+        ("evse_payout", "0007_settlement_constraints"),
     ]
 
     operations = [
