@@ -85,6 +85,14 @@ from ..models import (
 )
 from ..money import round_sum
 from .audit import actor_label, record_audit_event
+from .bulk_sql import insert_select
+from .documents import (
+    DocumentError,
+    MissingMasterData,
+    issue_statement_documents,
+    master_data_message,
+    master_data_problems,
+)
 
 # The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
 RUN_LOCK_YEAR = 0
@@ -108,6 +116,14 @@ Progress = Callable[[int, int], None]
 
 class InvoicingError(Exception):
     """A rule refused the change; the message says why and nothing was changed."""
+
+
+class MasterDataMissing(InvoicingError):
+    """Finalize refused: these Sub-CPOs lack what a self-billed invoice needs (`missing`)."""
+
+    def __init__(self, missing: list[MissingMasterData]):
+        super().__init__(master_data_message(missing))
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -221,17 +237,6 @@ def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candi
     )
 
 
-def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
-    """`INSERT INTO model (columns) SELECT …`: copies rows inside the database, none through Python."""
-    select_sql, params = rows.query.sql_with_params()
-    quote = connection.ops.quote_name
-    column_sql = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({column_sql}) {select_sql}", params
-        )
-
-
 def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
     """One InvoiceRunExclusion per CDR of `cdrs` with `reason` (a field name or an expression)."""
     rows = cdrs.order_by().values_list(
@@ -240,7 +245,7 @@ def _record_exclusions(*, run: InvoiceRun, cdrs: QuerySet, reason) -> None:
         reason,
         "total_cost_excl_vat",
     )
-    _insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
+    insert_select(InvoiceRunExclusion, ["run", "cdr", "reason", "amount_excl_vat"], rows)
 
 
 def _hold_recorded(
@@ -279,7 +284,7 @@ def _hold_recorded(
         "reason",
         "reason_detail",
     )
-    _insert_select(
+    insert_select(
         CDRRating,
         ["cdr", "at", "actor", "actor_label", "status", "reason", "reason_detail"],
         history,
@@ -688,6 +693,7 @@ def _settle_balance(invoice: Invoice) -> None:
 
 FINALIZED_FIELDS = [
     "number",
+    "payable",
     "status",
     "finalized_at",
     "finalized_by",
@@ -704,9 +710,35 @@ FINALIZED_FIELDS = [
 ]
 
 
+def _issue_documents(invoice: Invoice, now, actor) -> None:
+    """A Sub-CPO statement is its self-billed invoice and the CPO's fee invoice, paid as one
+    transfer: the payable amount is the first's total less the second's, plus any balance
+    brought forward. The CPO's own revenue report has no documents."""
+    if invoice.is_revenue_report or invoice.payout_account.holder_id is None:
+        return
+    try:
+        documents = issue_statement_documents(
+            invoice=invoice, actor=actor, issued_on=timezone.localdate(now)
+        )
+    except DocumentError as exc:
+        raise InvoicingError(f"{exc} Nothing was finalized.") from exc
+    invoice.payable = documents.amount_to_pay + invoice.balance_brought_forward
+
+
+def _check_master_data(invoices: list[Invoice], now) -> None:
+    """Refuse before anything is numbered when a payee cannot be self-billed, naming them all."""
+    missing = master_data_problems(
+        invoices=[invoice for invoice in invoices if not invoice.is_revenue_report],
+        on=timezone.localdate(now),
+    )
+    if missing:
+        raise MasterDataMissing(missing)
+
+
 def _finalize_locked(invoice: Invoice, sequence: InvoiceNumberSequence, now, actor) -> None:
     _assign_number(invoice, sequence)
     _freeze_payee(invoice)
+    _issue_documents(invoice, now, actor)
     _settle_balance(invoice)
     invoice.status = InvoiceStatus.FINAL
     invoice.finalized_at = now
@@ -727,6 +759,7 @@ def finalize_invoice(*, invoice: Invoice, actor) -> Invoice:
     with transaction.atomic():
         locked = _locked_draft(invoice, "finalized")
         now = timezone.now()
+        _check_master_data([locked], now)
         sequence = _number_sequence(now)
         _finalize_locked(locked, sequence, now, actor)
         sequence.save(update_fields=["last_number"])
@@ -753,6 +786,7 @@ def finalize_run(*, run: InvoiceRun, actor) -> list[Invoice]:
         if not drafts:
             raise InvoicingError(f"Invoice run {run.pk} has no draft statements to finalize.")
         now = timezone.now()
+        _check_master_data(drafts, now)
         sequence = _number_sequence(now)
         for invoice in drafts:
             _finalize_locked(invoice, sequence, now, actor)

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus, JobKind
 from ..money import format_count, format_money
+from ..renderers.sepa import CURRENCY as SEPA_CURRENCY
+from ..renderers.sepa import SepaError, render_run_sepa, sepa_filename
 from ..selectors.invoicing import (
     invoice_lines,
     invoice_runs,
@@ -26,24 +28,20 @@ from ..selectors.invoicing import (
 )
 from ..services.invoicing import (
     InvoicingError,
+    MasterDataMissing,
     discard_invoice,
     finalize_invoice,
     finalize_run,
 )
 from ..services.jobs import JobError, start_job
-from ..services.payout_files import (
-    SEPA_CURRENCY,
-    PayoutFileError,
-    build_sepa_transfer,
-    document_label,
-    iter_statement_csv,
-)
+from ..services.payout_files import document_label, iter_statement_csv
 from ..tables.invoicing import (
     InvoiceLineTable,
     InvoiceRunTable,
     StatementTable,
     statement_label,
 )
+from .documents import master_data_refusal, statement_documents_context
 from .listing import paginate_table
 
 VIEW_RUN = "evse_payout.view_invoicerun"
@@ -156,6 +154,11 @@ def _draft_summary(invoices) -> dict:
     }
 
 
+def _refusal(exc: InvoicingError) -> str:
+    """Why finalize was refused; missing master data links to each Sub-CPO concerned."""
+    return master_data_refusal(exc.missing) if isinstance(exc, MasterDataMissing) else str(exc)
+
+
 def _finalized_message(finalized: list[Invoice]) -> str:
     numbers = [invoice.number for invoice in finalized if invoice.number]
     text = f"Finalized {len(numbers):,} statements"
@@ -181,7 +184,7 @@ def invoice_run_finalize(request, pk):
     try:
         finalized = finalize_run(run=run, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
         messages.success(request, _finalized_message(finalized))
     return redirect("evse_payout:invoice_run_detail", pk=run.pk)
@@ -192,19 +195,20 @@ def invoice_run_finalize(request, pk):
 def invoice_run_sepa(request, pk):
     run = get_object_or_404(InvoiceRun, pk=pk)
     try:
-        sepa = build_sepa_transfer(run=run)
-    except PayoutFileError as exc:
+        content, _ = render_run_sepa(run=run)
+    except SepaError as exc:
         messages.error(request, f"No SEPA file was built. {exc}")
         return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    response = HttpResponse(sepa.content, content_type="application/xml")
-    response["Content-Disposition"] = f'attachment; filename="{sepa.filename}"'
+    response = HttpResponse(content, content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{sepa_filename(run)}"'
     return response
 
 
 def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
     rows = [
         ("Collected excl. VAT", invoice.total_excl_vat),
-        ("VAT", invoice.total_vat),
+        # The drivers' VAT on the sessions, not the VAT of the documents (shown with them).
+        ("VAT paid by drivers", invoice.total_vat),
         ("Collected incl. VAT", invoice.total_incl_vat),
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),
@@ -249,6 +253,7 @@ def invoice_detail(request, pk):
             },
             "can_change": request.user.has_perm(CHANGE_INVOICE)
             and invoice.status == InvoiceStatus.DRAFT,
+            **statement_documents_context(invoice, request.user),
         },
     )
 
@@ -280,7 +285,7 @@ def invoice_finalize(request, pk):
     try:
         finalized = finalize_invoice(invoice=invoice, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
         if finalized.is_revenue_report:
             text = "Internal revenue report finalized (it has no number: nothing is paid out)."
