@@ -22,8 +22,11 @@ from .models import (
     EVSE,
     Assignment,
     AuditEvent,
+    CancelledStatementLine,
     CDRRating,
     Connector,
+    Document,
+    DocumentNumberSequence,
     Invoice,
     InvoiceNumberSequence,
     InvoiceRun,
@@ -33,7 +36,9 @@ from .models import (
     OCPIToken,
     OCPITokenParty,
     PayoutAccount,
+    StatementCancellation,
     SubCPO,
+    VatRate,
 )
 from .money import format_money
 from .services.accounts import (
@@ -176,9 +181,30 @@ class NewestHistoryMixin:
 
 @admin.register(SubCPO)
 class SubCPOAdmin(admin.ModelAdmin):
-    list_display = ["name", "country", "vat_number", "is_active"]
-    list_filter = ["is_active", country_filter("country")]
-    search_fields = ["name", "vat_number"]
+    list_display = [
+        "name",
+        "country",
+        "vat_status",
+        "vat_number",
+        "agreement_reference",
+        "agreement_valid_until",
+        "is_active",
+    ]
+    list_filter = ["is_active", country_filter("country"), "vat_status"]
+    search_fields = ["name", "vat_number", "agreement_reference"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_active"]}),
+        ("Address", {"fields": ["street", "building_number", "postal_code", "city", "country"]}),
+        ("VAT", {"fields": ["vat_status", "vat_number"]}),
+        (
+            "Self-billing agreement",
+            {
+                "fields": ["agreement_reference", "agreement_signed_on", "agreement_valid_until"],
+                "description": "The CPO may invoice on the Sub-CPO's behalf only under this "
+                "agreement; statements cannot be finalized without it.",
+            },
+        ),
+    ]
 
 
 class LocationAdminForm(forms.ModelForm):
@@ -637,6 +663,57 @@ class InvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description="Lines")
     def lines(self, invoice):
         return changelist_link(CDR, "CDRs on this statement", invoice__id__exact=invoice.pk)
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    """Editable: a rate change is a new row from its first day, after ending the old one."""
+
+    list_display = ["country", "rate", "valid_from", "valid_until"]
+    list_filter = ["country"]
+    search_fields = ["=country"]
+
+
+@admin.register(Document)
+class DocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: documents are issued at finalize and reversed only by credit notes."""
+
+    list_display = [
+        "number",
+        "kind",
+        "invoice",
+        "issue_date",
+        "net",
+        "vat_category",
+        "vat",
+        "total",
+        "currency",
+    ]
+    list_filter = ["kind", "vat_category", "currency"]
+    list_select_related = ["invoice"]
+    search_fields = ["=number", "=invoice__number", "seller_name", "buyer_name"]
+    show_full_result_count = False
+
+
+@admin.register(StatementCancellation)
+class StatementCancellationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["invoice", "at", "by_label", "cdr_count", "reason"]
+    list_select_related = ["invoice"]
+    search_fields = ["=invoice__number"]
+
+
+@admin.register(CancelledStatementLine)
+class CancelledStatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["invoice", "cdr", "fee", "payout"]
+    list_select_related = ["invoice", "cdr"]
+    raw_id_fields = ["invoice", "cdr"]
+    search_fields = ["=invoice__number", "=cdr__cdr_id"]
+    show_full_result_count = False
+
+
+@admin.register(DocumentNumberSequence)
+class DocumentNumberSequenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["series", "year", "last_number"]
 
 
 @admin.register(InvoiceRunExclusion)

@@ -1,6 +1,6 @@
 """Every views module declares its own routes; this joins them under the `evse_payout` namespace."""
 
-from .views import accounts, assignments, cdrs, evses, home, imports, invoicing, jobs
+from .views import accounts, assignments, cdrs, documents, evses, home, imports, invoicing, jobs
 
 app_name = "evse_payout"
 
@@ -13,4 +13,5 @@ urlpatterns = [
     *invoicing.urlpatterns,
     *jobs.urlpatterns,
     *imports.urlpatterns,
+    *documents.urlpatterns,
 ]

@@ -1,4 +1,4 @@
-"""Validation of the identifiers the domain relies on: eMI3 EVSE IDs, IBAN/BIC, ISO codes."""
+"""Validation of the identifiers the domain relies on: eMI3 EVSE IDs, IBAN/BIC, VAT numbers, ISO codes."""
 
 import re
 
@@ -6,6 +6,8 @@ import pycountry
 from django.core.exceptions import ValidationError
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumValidationError
 
 EVSE_ID_PATTERN = re.compile(
     r"^(([A-Z]{2}\*?[A-Z0-9]{3}\*?E[A-Z0-9\*]{1,30})|(\+?[0-9]{1,3}\*[0-9]{3}\*[0-9\*]{1,32}))$"
@@ -91,3 +93,36 @@ def validate_country_alpha3(value: str) -> None:
 def country_name(alpha3: str) -> str:
     country = pycountry.countries.get(alpha_3=alpha3) if alpha3 else None
     return getattr(country, "common_name", None) or getattr(country, "name", alpha3 or "")
+
+
+def normalize_vat_number(value: str) -> str:
+    """`be 0123.456.749` → `BE0123456749` (stdnum's compact form, upper case)."""
+    return eu_vat.compact(value).upper() if value and value.strip() else ""
+
+
+def validate_vat_number(value: str) -> None:
+    """An EU VAT number: country prefix, format and check digits, checked offline (no VIES)."""
+    try:
+        eu_vat.validate(value)
+    except StdnumValidationError as exc:
+        raise ValidationError(
+            "“%(value)s” is not a valid EU VAT number (e.g. BE0123456749): %(error)s",
+            code="invalid_vat_number",
+            params={"value": value, "error": str(exc).rstrip(".")},
+        ) from exc
+
+
+def vat_number_country(vat_number: str) -> str:
+    """The alpha-2 country of a VAT number's prefix (Greece writes EL, ISO says GR)."""
+    prefix = normalize_vat_number(vat_number)[:2]
+    return "GR" if prefix == "EL" else prefix
+
+
+def country_alpha2(alpha3: str) -> str:
+    country = pycountry.countries.get(alpha_3=alpha3) if alpha3 else None
+    return country.alpha_2 if country else ""
+
+
+def country_name_alpha2(alpha2: str) -> str:
+    country = pycountry.countries.get(alpha_2=alpha2) if alpha2 else None
+    return getattr(country, "common_name", None) or getattr(country, "name", alpha2 or "")

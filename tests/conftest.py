@@ -32,6 +32,23 @@ def roles(db):
 
 
 @pytest.fixture
+def vat_rates(db):
+    """The VAT rates of migration 0006; transactional tests flush them, so seed them again."""
+    migration = importlib.import_module(
+        "evse_payout.migrations.0006_documents_vat_rates_and_documents"
+    )
+    migration.seed_standard_rates(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _vat_rates_after_flush(request):
+    """Finalizing issues VAT documents: transactional tests start flushed, so seed the rates."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("vat_rates")
+
+
+@pytest.fixture
 def viewer(roles):
     return UserFactory(username="viewer", groups=[VIEWER])
 

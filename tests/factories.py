@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -30,13 +30,26 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.groups.set(Group.objects.filter(name__in=extracted))
 
 
+def belgian_vat_number(n: int) -> str:
+    """A valid Belgian VAT number: 0 + 7 digits, then 97 minus their remainder mod 97."""
+    base = 2_000_000 + n
+    return f"BE0{base:07d}{97 - base % 97:02d}"
+
+
 class SubCPOFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = models.SubCPO
 
     name = factory.Sequence(lambda n: f"Sub-CPO {n}")
     country = "BEL"
-    vat_number = factory.Sequence(lambda n: f"BE0{n:09d}")
+    street = "Kouter"
+    building_number = factory.Sequence(lambda n: str(n + 1))
+    postal_code = "9000"
+    city = "Gent"
+    vat_status = models.VatStatus.REGISTERED
+    vat_number = factory.Sequence(belgian_vat_number)
+    agreement_reference = factory.Sequence(lambda n: f"SBA-{n:04d}")
+    agreement_signed_on = date(2025, 1, 1)
 
 
 class LocationFactory(factory.django.DjangoModelFactory):

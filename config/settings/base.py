@@ -192,6 +192,12 @@ DJANGO_TABLES2_TEMPLATE = "evse_payout/table.html"
 
 # The CPO: payer on every self-billing statement and debtor of the SEPA payout file.
 CPO_NAME = env("CPO_NAME", "Demo Charge Point Operator NV")
+# Structured address: e-invoices (EN 16931) and SEPA pain.001.001.09 need its parts.
+CPO_STREET = env("CPO_STREET", "Rue de la Loi")
+CPO_BUILDING_NUMBER = env("CPO_BUILDING_NUMBER", "16")
+CPO_POSTAL_CODE = env("CPO_POSTAL_CODE", "1000")
+CPO_CITY = env("CPO_CITY", "Brussels")
+CPO_COUNTRY = env("CPO_COUNTRY", "BE")  # ISO 3166-1 alpha-2: the CPO's VAT country
 CPO_ADDRESS = env("CPO_ADDRESS", "Rue de la Loi 16, 1000 Brussels, Belgium")
 CPO_VAT_NUMBER = env("CPO_VAT_NUMBER", "BE0123456749")
 CPO_IBAN = env("CPO_IBAN", "BE68539007547034")

@@ -35,7 +35,7 @@ def aggregate_per_cdr_rows(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evse_payout", "0005_security_ocpi_token_parties")]
+    dependencies = [("evse_payout", "0008_audit_actions_of_all_branches")]
 
     operations = [
         migrations.RemoveConstraint(

@@ -1,6 +1,16 @@
 from .accounts import PayoutAccount
 from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIPartyRole, OCPIToken, OCPITokenParty
+from .documents import (
+    CREDIT_NOTE_OF,
+    CancelledStatementLine,
+    Document,
+    DocumentKind,
+    DocumentNumberSequence,
+    StatementCancellation,
+    VatCategory,
+    VatRate,
+)
 from .invoicing import (
     Invoice,
     InvoiceKind,
@@ -19,12 +29,20 @@ from .network import (
     Location,
     PowerType,
     SubCPO,
+    VatStatus,
 )
 
 __all__ = [
     "CPO_OWN_LABEL",
     "BATCHED_KINDS",
     "FINISHED_STATES",
+    "CREDIT_NOTE_OF",
+    "CancelledStatementLine",
+    "Document",
+    "DocumentKind",
+    "DocumentNumberSequence",
+    "VatCategory",
+    "VatRate",
     "CDR",
     "EVSE",
     "PHASES",
@@ -52,6 +70,8 @@ __all__ = [
     "OCPITokenParty",
     "PayoutAccount",
     "PowerType",
+    "StatementCancellation",
     "SubCPO",
     "UnassignReason",
+    "VatStatus",
 ]

@@ -85,6 +85,7 @@ class AuditAction(models.TextChoices):
     INVOICE_RUN = "invoice_run", "Ran invoicing"
     INVOICE_FINALIZE = "invoice_finalize", "Finalized statement"
     INVOICE_DISCARD = "invoice_discard", "Discarded statement"
+    INVOICE_CANCEL = "invoice_cancel", "Cancelled statement with credit notes"
     OCPI_TOKEN_CREATE = "ocpi_token_create", "Created OCPI token"
     OCPI_TOKEN_PARTIES = "ocpi_token_parties", "Changed OCPI token parties"
     LOCATION_OWNER = "location_owner", "Changed location owner"

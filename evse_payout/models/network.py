@@ -1,10 +1,27 @@
 """The charging network: Sub-CPOs, OCPI locations, EVSEs and their connectors."""
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
-from ..validators import country_name, normalize_evse_id, validate_country_alpha3, validate_evse_id
+from ..validators import (
+    country_alpha2,
+    country_name,
+    normalize_evse_id,
+    normalize_vat_number,
+    validate_country_alpha3,
+    validate_evse_id,
+    validate_vat_number,
+    vat_number_country,
+)
+
+
+class VatStatus(models.TextChoices):
+    REGISTERED = "registered", "VAT registered"
+    NOT_REGISTERED = "not_registered", "Not registered for VAT"
+    EXEMPT = "exempt", "Exempt from VAT"
+
 
 # How the CPO reads wherever an owner or holder is shown (a Location without owner, an account
 # without holder): tables, filters, pickers, messages and the admin all use this one label.
@@ -12,24 +29,100 @@ CPO_OWN_LABEL = "CPO (own)"
 
 
 class SubCPO(models.Model):
-    """An external client that owns EVSEs and is paid out for them."""
+    """An external client that owns EVSEs and is paid out for them.
+
+    It is the seller on the self-billed invoices the CPO writes on its behalf, so it carries what
+    such an invoice must name: a structured address, its VAT status and number, and the
+    self-billing agreement that allows the CPO to invoice for it.
+    """
 
     name = models.CharField(max_length=200, unique=True)
     country = models.CharField(
         max_length=3,
         validators=[validate_country_alpha3],
-        help_text="ISO 3166-1 alpha-3, e.g. BEL.",
+        help_text="ISO 3166-1 alpha-3, e.g. BEL. The country of its address and of its VAT.",
     )
-    vat_number = models.CharField("VAT number", max_length=32, blank=True)
+    street = models.CharField(max_length=70, blank=True)
+    building_number = models.CharField(max_length=16, blank=True)
+    postal_code = models.CharField(max_length=16, blank=True)
+    city = models.CharField(max_length=35, blank=True)
+    vat_status = models.CharField(
+        "VAT status", max_length=16, choices=VatStatus.choices, default=VatStatus.REGISTERED
+    )
+    vat_number = models.CharField(
+        "VAT number",
+        max_length=32,
+        blank=True,
+        validators=[validate_vat_number],
+        help_text="EU VAT number with its country prefix, e.g. BE0123456749. Checked offline.",
+    )
+    agreement_reference = models.CharField(
+        "self-billing agreement reference", max_length=64, blank=True
+    )
+    agreement_signed_on = models.DateField(
+        "self-billing agreement signed on", null=True, blank=True
+    )
+    agreement_valid_until = models.DateField(
+        "self-billing agreement valid until",
+        null=True,
+        blank=True,
+        help_text="Empty: until terminated.",
+    )
     is_active = models.BooleanField("active", default=True)
 
     class Meta:
         verbose_name = "Sub-CPO"
         verbose_name_plural = "Sub-CPOs"
         ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(vat_status__in=VatStatus.values), name="subcpo_vat_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(vat_status=VatStatus.REGISTERED) | ~Q(vat_number=""),
+                name="subcpo_registered_has_vat_number",
+            ),
+            models.CheckConstraint(
+                condition=Q(agreement_valid_until__isnull=True)
+                | Q(agreement_signed_on__isnull=True)
+                | Q(agreement_valid_until__gte=F("agreement_signed_on")),
+                name="subcpo_agreement_valid_after_signed",
+            ),
+        ]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.vat_number = normalize_vat_number(self.vat_number)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        errors = {}
+        if self.vat_status == VatStatus.REGISTERED and not self.vat_number:
+            errors["vat_number"] = "A VAT-registered Sub-CPO needs its VAT number."
+        elif (
+            self.vat_number
+            and self.country
+            and vat_number_country(self.vat_number) != country_alpha2(self.country)
+        ):
+            errors["vat_number"] = (
+                f"The VAT number {self.vat_number} is not of the Sub-CPO's country "
+                f"({self.country})."
+            )
+        if (
+            self.agreement_signed_on
+            and self.agreement_valid_until
+            and self.agreement_valid_until < self.agreement_signed_on
+        ):
+            errors["agreement_valid_until"] = "The agreement cannot end before it was signed."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def country_alpha2(self) -> str:
+        """ISO 3166-1 alpha-2 of `country`, as e-invoices, SEPA and VAT rates spell it."""
+        return country_alpha2(self.country)
 
 
 class Location(models.Model):

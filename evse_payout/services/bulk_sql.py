@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from ..ocpi_format import json_number
 
@@ -139,3 +139,13 @@ def model_columns(model: type[Model], *, exclude: Sequence[str] = ("id",)) -> li
         target = field.target_field if field.is_relation else field
         columns.append((field.column, _SQL_TYPES[target.get_internal_type()], field.attname))
     return columns
+
+
+def insert_select(model, columns: list[str], rows: QuerySet) -> None:
+    """`INSERT INTO model (columns) SELECT …`: copies rows inside the database, none through Python."""
+    select_sql, params = rows.query.sql_with_params()
+    column_sql = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({column_sql}) {select_sql}", params
+        )

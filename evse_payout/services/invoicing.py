@@ -88,6 +88,14 @@ from ..models import (
 )
 from ..money import round_sum
 from .audit import actor_label, record_audit_event
+from .bulk_sql import insert_select
+from .documents import (
+    DocumentError,
+    MissingMasterData,
+    issue_statement_documents,
+    master_data_message,
+    master_data_problems,
+)
 
 # The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
 RUN_LOCK_YEAR = 0
@@ -111,6 +119,14 @@ Progress = Callable[[int, int], None]
 
 class InvoicingError(Exception):
     """A rule refused the change; the message says why and nothing was changed."""
+
+
+class MasterDataMissing(InvoicingError):
+    """Finalize refused: these Sub-CPOs lack what a self-billed invoice needs (`missing`)."""
+
+    def __init__(self, missing: list[MissingMasterData]):
+        super().__init__(master_data_message(missing))
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -223,8 +239,8 @@ def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candi
 def _left_out_reason() -> Case:
     """Why a CDR is left out ("" if a run would take it): a not invoiceable CDR for its own
     reason; a rated one as `_eligibility` decides, from joins (an EVSE has one open assignment),
-    not correlated subqueries, whose per-row cost estimate makes PostgreSQL JIT-compile the
-    query for seconds."""
+    not correlated subqueries: their per-row cost estimates are far off, and where JIT is on (the
+    bench's settings) PostgreSQL compiled this query for ~2 s at small scale."""
     charge = Q(credit=False)
     no_open_assignment = Q(open_assignment__pk__isnull=True)
     return Case(
@@ -271,17 +287,6 @@ def left_out_cdrs(run: InvoiceRun) -> QuerySet:
     ).exclude(left_out_reason="")
 
 
-def _insert_select(model, columns: list[str], rows: QuerySet) -> None:
-    """`INSERT INTO model (columns) SELECT …`: copies rows inside the database, none through Python."""
-    select_sql, params = rows.query.sql_with_params()
-    quote = connection.ops.quote_name
-    column_sql = ", ".join(quote(model._meta.get_field(name).column) for name in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({column_sql}) {select_sql}", params
-        )
-
-
 def _record_exclusions(run: InvoiceRun) -> None:
     """What the run left out, as one row per reason, account and currency (count and amount):
     one `INSERT … SELECT … GROUP BY`, after the run has taken and held back its CDRs."""
@@ -299,7 +304,7 @@ def _record_exclusions(run: InvoiceRun) -> None:
             "amount",
         )
     )
-    _insert_select(
+    insert_select(
         InvoiceRunExclusion,
         ["run", "reason", "payout_account", "currency", "cdr_count", "amount_excl_vat"],
         rows,
@@ -334,7 +339,7 @@ def _hold(*, cdrs: QuerySet, reason: str, detail: str, now: datetime, actor, act
         "reason",
         "reason_detail",
     )
-    _insert_select(
+    insert_select(
         CDRRating,
         ["cdr", "at", "actor", "actor_label", "status", "reason", "reason_detail"],
         history,
@@ -718,6 +723,7 @@ def _settle_balance(invoice: Invoice) -> None:
 
 FINALIZED_FIELDS = [
     "number",
+    "payable",
     "status",
     "finalized_at",
     "finalized_by",
@@ -734,9 +740,35 @@ FINALIZED_FIELDS = [
 ]
 
 
+def _issue_documents(invoice: Invoice, now, actor) -> None:
+    """A Sub-CPO statement is its self-billed invoice and the CPO's fee invoice, paid as one
+    transfer: the payable amount is the first's total less the second's, plus any balance
+    brought forward. The CPO's own revenue report has no documents."""
+    if invoice.is_revenue_report or invoice.payout_account.holder_id is None:
+        return
+    try:
+        documents = issue_statement_documents(
+            invoice=invoice, actor=actor, issued_on=timezone.localdate(now)
+        )
+    except DocumentError as exc:
+        raise InvoicingError(f"{exc} Nothing was finalized.") from exc
+    invoice.payable = documents.amount_to_pay + invoice.balance_brought_forward
+
+
+def _check_master_data(invoices: list[Invoice], now) -> None:
+    """Refuse before anything is numbered when a payee cannot be self-billed, naming them all."""
+    missing = master_data_problems(
+        invoices=[invoice for invoice in invoices if not invoice.is_revenue_report],
+        on=timezone.localdate(now),
+    )
+    if missing:
+        raise MasterDataMissing(missing)
+
+
 def _finalize_locked(invoice: Invoice, sequence: InvoiceNumberSequence, now, actor) -> None:
     _assign_number(invoice, sequence)
     _freeze_payee(invoice)
+    _issue_documents(invoice, now, actor)
     _settle_balance(invoice)
     invoice.status = InvoiceStatus.FINAL
     invoice.finalized_at = now
@@ -757,6 +789,7 @@ def finalize_invoice(*, invoice: Invoice, actor) -> Invoice:
     with transaction.atomic():
         locked = _locked_draft(invoice, "finalized")
         now = timezone.now()
+        _check_master_data([locked], now)
         sequence = _number_sequence(now)
         _finalize_locked(locked, sequence, now, actor)
         sequence.save(update_fields=["last_number"])
@@ -783,6 +816,7 @@ def finalize_run(*, run: InvoiceRun, actor) -> list[Invoice]:
         if not drafts:
             raise InvoicingError(f"Invoice run {run.pk} has no draft statements to finalize.")
         now = timezone.now()
+        _check_master_data(drafts, now)
         sequence = _number_sequence(now)
         for invoice in drafts:
             _finalize_locked(invoice, sequence, now, actor)

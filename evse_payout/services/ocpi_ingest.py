@@ -206,18 +206,9 @@ class ImportBatchResult:
     rejected: list[tuple[int, str]] = dataclasses.field(default_factory=list)
 
 
-def import_cdr_batch(
-    *, records: list[tuple[int, Any]], actor_name: str, dry_run: bool = False
-) -> ImportBatchResult:
-    """Store and rate a batch of CDR payloads (`(index, payload)` pairs) with a few queries.
-
-    One query finds the ids already stored; the new CDRs are rated in memory and inserted already
-    rated with their history rows (`_store_rated`: a constant number of queries, no UPDATE), in
-    one transaction. Re-sent CDRs count as already present; changed ones are rejected
-    (immutable). A dry run checks and writes nothing. Like an OCPI POST, intake writes no audit
-    event (it is not a re-rate); each CDR's rating history says who delivered it.
-    """
-    result = ImportBatchResult()
+def _dedupe_batch(records, result: "ImportBatchResult") -> dict[tuple, tuple[int, PreparedCDR]]:
+    """Parse each record once; the same CDR twice in a batch counts once (or is rejected if it
+    changed), and invalid records are rejected with their field named."""
     batch: dict[tuple, tuple[int, PreparedCDR]] = {}
     for index, payload in records:
         try:
@@ -233,18 +224,29 @@ def import_cdr_batch(
             result.already_present += 1
         else:
             result.rejected.append((index, immutable_message(prepared.parsed.id)))
+    return batch
+
+
+def _stored_hashes(keys) -> dict[tuple, str]:
+    """The content hash of each of `keys` already stored, in one query."""
     # All three key columns, so the lookup runs on the unique index (country_code, party_id,
     # cdr_id) instead of scanning all of it for the cdr_ids.
-    stored = {
+    return {
         (country_code, party_id, cdr_id): content_hash
         for country_code, party_id, cdr_id, content_hash in CDR.objects.filter(
-            country_code__in={country_code for country_code, *_ in batch},
-            party_id__in={party_id for _, party_id, _ in batch},
-            cdr_id__in={cdr_id for *_, cdr_id in batch},
+            country_code__in={country_code for country_code, *_ in keys},
+            party_id__in={party_id for _, party_id, _ in keys},
+            cdr_id__in={cdr_id for *_, cdr_id in keys},
         )
         .order_by()
         .values_list("country_code", "party_id", "cdr_id", "content_hash")
     }
+
+
+def _new_in_batch(batch, result: "ImportBatchResult") -> list[PreparedCDR]:
+    """The CDRs of the batch not stored yet; re-sent ones count as present, changed ones are
+    rejected (a stored CDR is immutable)."""
+    stored = _stored_hashes(list(batch))
     new = []
     for key, (index, prepared) in batch.items():
         if key not in stored:
@@ -253,10 +255,10 @@ def import_cdr_batch(
             result.already_present += 1
         else:
             result.rejected.append((index, immutable_message(prepared.parsed.id)))
-    result.rejected.sort()
-    if dry_run or not new:
-        result.imported = len(new)
-        return result
+    return new
+
+
+def _store_new(new: list[PreparedCDR], result: "ImportBatchResult", *, actor_name: str) -> None:
     try:
         with transaction.atomic():
             _store_rated(new, actor_name=actor_name)
@@ -269,6 +271,26 @@ def import_cdr_batch(
                 result.imported += 1
             else:
                 result.already_present += 1
+
+
+def import_cdr_batch(
+    *, records: list[tuple[int, Any]], actor_name: str, dry_run: bool = False
+) -> ImportBatchResult:
+    """Store and rate a batch of CDR payloads (`(index, payload)` pairs) with a few queries.
+
+    One query finds the ids already stored; the new CDRs are rated in memory and inserted already
+    rated with their history rows (`_store_rated`: a constant number of queries, no UPDATE), in
+    one transaction. Re-sent CDRs count as already present; changed ones are rejected
+    (immutable). A dry run checks and writes nothing. Like an OCPI POST, intake writes no audit
+    event (it is not a re-rate); each CDR's rating history says who delivered it.
+    """
+    result = ImportBatchResult()
+    new = _new_in_batch(_dedupe_batch(records, result), result)
+    result.rejected.sort()
+    if dry_run or not new:
+        result.imported = len(new)
+    else:
+        _store_new(new, result, actor_name=actor_name)
     return result
 
 
@@ -371,19 +393,8 @@ def _upsert_evse(
     if created:
         evse = EVSE(country_code=location.country_code, party_id=location.party_id, uid=uid)
     was_removed = not created and evse.status == EVSEStatus.REMOVED
-    moves_owner = (
-        not created
-        and evse.location_id != location.pk
-        and evse.location.owner_id != location.owner_id
-    )
-    if moves_owner:
-        check_moves(location, [(path, evse)])
-    evse.location = location
-    for field in ("evse_id", "status", "last_updated"):
-        if field in fields:
-            if fields[field] is None and field != "last_updated":
-                raise OCPIValidationError(f"{path}{field}: Input should not be null")
-            setattr(evse, field, fields[field])
+    _move_to(evse, location, path=path, created=created)
+    _set_evse_fields(evse, fields, path=path)
     connectors = fields.get("connectors")
     if created:
         # Placeholder values until the connectors below decide them.
@@ -398,11 +409,35 @@ def _upsert_evse(
         counts.removed += 1
         if not created:
             close_assignments_of_removed([evse], actor_name=actor_name)
+    _count(counts, created=created)
+    return evse
+
+
+def _move_to(evse: EVSE, location: Location, *, path: str, created: bool) -> None:
+    """Put the EVSE at `location`; a move to another owner's location is checked first (R2)."""
+    moves_owner = (
+        not created
+        and evse.location_id != location.pk
+        and evse.location.owner_id != location.owner_id
+    )
+    if moves_owner:
+        check_moves(location, [(path, evse)])
+    evse.location = location
+
+
+def _set_evse_fields(evse: EVSE, fields: dict, *, path: str) -> None:
+    for field in ("evse_id", "status", "last_updated"):
+        if field in fields:
+            if fields[field] is None and field != "last_updated":
+                raise OCPIValidationError(f"{path}{field}: Input should not be null")
+            setattr(evse, field, fields[field])
+
+
+def _count(counts: EVSECounts, *, created: bool) -> None:
     if created:
         counts.created += 1
     else:
         counts.updated += 1
-    return evse
 
 
 def _evse_fields(payload: EVSEPayload | EVSEPatch, *, partial: bool) -> dict:

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from ..forms.invoicing import InvoiceRunForm
 from ..models import Invoice, InvoiceRun, InvoiceStatus, JobKind
 from ..money import format_count, format_money
+from ..renderers.sepa import CURRENCY as SEPA_CURRENCY
+from ..renderers.sepa import SepaError, render_run_sepa, sepa_filename
 from ..selectors.invoicing import (
     invoice_lines,
     invoice_runs,
@@ -26,24 +28,20 @@ from ..selectors.invoicing import (
 )
 from ..services.invoicing import (
     InvoicingError,
+    MasterDataMissing,
     discard_invoice,
     finalize_invoice,
     finalize_run,
 )
 from ..services.jobs import JobError, start_job
-from ..services.payout_files import (
-    SEPA_CURRENCY,
-    PayoutFileError,
-    build_sepa_transfer,
-    document_label,
-    iter_statement_csv,
-)
+from ..services.payout_files import document_label, iter_statement_csv
 from ..tables.invoicing import (
     InvoiceLineTable,
     InvoiceRunTable,
     StatementTable,
     statement_label,
 )
+from .documents import master_data_refusal, statement_documents_context
 from .listing import paginate_table
 
 VIEW_RUN = "evse_payout.view_invoicerun"
@@ -138,9 +136,11 @@ def invoice_run_detail(request, pk):
     )
 
 
-def _draft_summary(statements) -> dict:
-    """What "Finalize" will number: the drafts, their CDR count and net payout per currency."""
-    drafts = [s for s in statements if s.status == InvoiceStatus.DRAFT]
+def _draft_summary(invoices) -> dict:
+    """What "Finalize" will do: the draft statements it numbers (their CDR count and net payout
+    per currency) and the draft internal revenue reports it closes without a number."""
+    drafts = [i for i in invoices if i.status == InvoiceStatus.DRAFT and not i.is_revenue_report]
+    reports = [i for i in invoices if i.status == InvoiceStatus.DRAFT and i.is_revenue_report]
     payouts: dict[str, Decimal] = {}
     for statement in drafts:
         payouts[statement.currency] = (
@@ -148,9 +148,15 @@ def _draft_summary(statements) -> dict:
         )
     return {
         "drafts": drafts,
+        "reports": reports,
         "cdr_count": format_count(sum(s.cdr_count for s in drafts)),
         "payouts": [format_money(amount, currency) for currency, amount in sorted(payouts.items())],
     }
+
+
+def _refusal(exc: InvoicingError) -> str:
+    """Why finalize was refused; missing master data links to each Sub-CPO concerned."""
+    return master_data_refusal(exc.missing) if isinstance(exc, MasterDataMissing) else str(exc)
 
 
 def _finalized_message(finalized: list[Invoice]) -> str:
@@ -173,12 +179,12 @@ def invoice_run_finalize(request, pk):
     run = get_object_or_404(InvoiceRun, pk=pk)
     if request.method == "GET":
         context = {"title": "Finalize all draft statements", "run": run}
-        context |= _draft_summary(list(run_statements(run)))
+        context |= _draft_summary(list(run.invoices.select_related("payout_account")))
         return render(request, "evse_payout/invoice_confirm_finalize.html", context)
     try:
         finalized = finalize_run(run=run, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
         messages.success(request, _finalized_message(finalized))
     return redirect("evse_payout:invoice_run_detail", pk=run.pk)
@@ -189,19 +195,20 @@ def invoice_run_finalize(request, pk):
 def invoice_run_sepa(request, pk):
     run = get_object_or_404(InvoiceRun, pk=pk)
     try:
-        sepa = build_sepa_transfer(run=run)
-    except PayoutFileError as exc:
+        content, _ = render_run_sepa(run=run)
+    except SepaError as exc:
         messages.error(request, f"No SEPA file was built. {exc}")
         return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    response = HttpResponse(sepa.content, content_type="application/xml")
-    response["Content-Disposition"] = f'attachment; filename="{sepa.filename}"'
+    response = HttpResponse(content, content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{sepa_filename(run)}"'
     return response
 
 
 def _statement_totals(invoice: Invoice) -> list[tuple[str, str]]:
     rows = [
         ("Collected excl. VAT", invoice.total_excl_vat),
-        ("VAT", invoice.total_vat),
+        # The drivers' VAT on the sessions, not the VAT of the documents (shown with them).
+        ("VAT paid by drivers", invoice.total_vat),
         ("Collected incl. VAT", invoice.total_incl_vat),
         ("Fees", -invoice.total_fees),
         ("Net payout", invoice.net_payout),
@@ -246,6 +253,7 @@ def invoice_detail(request, pk):
             },
             "can_change": request.user.has_perm(CHANGE_INVOICE)
             and invoice.status == InvoiceStatus.DRAFT,
+            **statement_documents_context(invoice, request.user),
         },
     )
 
@@ -277,7 +285,7 @@ def invoice_finalize(request, pk):
     try:
         finalized = finalize_invoice(invoice=invoice, actor=request.user)
     except InvoicingError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, _refusal(exc))
     else:
         if finalized.is_revenue_report:
             text = "Internal revenue report finalized (it has no number: nothing is paid out)."

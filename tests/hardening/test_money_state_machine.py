@@ -18,10 +18,12 @@ accounts in EUR, JPY (0 decimals) and KWD (3 decimals). After every step, in the
 - (c) an invoiced original and its invoiced whole credit net to 0 fee and 0 payout;
 - (d) per account: the exact collected amount of its final statements' lines is within one minor
   unit per statement of their net payouts + fees (each figure is rounded once, ½ unit each), and
-  the carried-forward chain conserves money: Σ net payout of final statements = Σ payable of the
+  the carried-forward chain conserves money: Σ what the final statements pay = Σ payable of the
   paid ones + the open carried-forward balance;
 - every live statement's figures are the exact sums of its lines rounded once half-up to the
-  currency's minor unit; payable = net payout + the balance brought forward;
+  currency's minor unit; payable = what it pays + the balance brought forward, where a final
+  Sub-CPO statement pays its self-billed invoice total − its fee invoice total (each document:
+  net = the statement figure, 21 % VAT rounded once) and any other statement its net payout;
 - (e) nothing on a final statement ever changes, also after account edits (snapshot at finalize,
   compared at every step).
 
@@ -59,6 +61,7 @@ from evse_payout.models import (
     EVSE,
     Assignment,
     CDRStatus,
+    Document,
     Invoice,
     InvoiceRun,
     InvoiceStatus,
@@ -149,6 +152,8 @@ FROZEN_FIELDS = (
     "terms_fee_per_kwh",
     "terms_fee_per_session",
 )
+# The hotel chain is VAT-registered in Belgium like the CPO: both its documents carry 21 % VAT.
+DOMESTIC_VAT_PERCENT = Decimal(21)
 # Examples that reached at least one finalized statement (see the test at the bottom).
 REACHED_FINAL: list[bool] = []
 
@@ -595,10 +600,11 @@ class MoneyMachine(RuleBasedStateMachine):
             self._check_rating(row, cdrs)
             self._check_line(row, statements, sums)
         self._check_credits_never_exceed_their_original(cdrs)
+        paid_amounts = self._check_documents(statements)
         for pk, statement in statements.items():
             if statement["status"] != InvoiceStatus.DISCARDED:
-                self._check_statement(statement, sums[pk], statements)
-        self._check_conservation(statements, sums)
+                self._check_statement(statement, sums[pk], statements, paid_amounts)
+        self._check_conservation(statements, sums, paid_amounts)
         self._check_finals_unchanged(statements, cdrs)
 
     def _check_rating(self, row, cdrs):
@@ -658,7 +664,39 @@ class MoneyMachine(RuleBasedStateMachine):
         if row["credit"]:
             total["total_credits"] += excl
 
-    def _check_statement(self, statement, total, statements):
+    def _check_documents(self, statements) -> dict[int, Decimal]:
+        """A final Sub-CPO statement has its self-billed invoice (collected excl. VAT) and fee
+        invoice (fees), each with 21 % VAT rounded once (the hotel chain is VAT-registered in
+        Belgium, like the CPO); nothing else has documents. Returns what each statement pays
+        before a balance: self-billed total − fee total, or its net payout without documents."""
+        documents = defaultdict(dict)
+        for row in Document.objects.values("invoice_id", "kind", "net", "vat", "total"):
+            documents[row["invoice_id"]][row["kind"]] = row
+        paid_amounts = {}
+        for pk, statement in statements.items():
+            issued = documents.get(pk, {})
+            if statement["status"] != InvoiceStatus.FINAL or statement["kind"] != "statement":
+                assert not issued, statement
+                paid_amounts[pk] = statement["net_payout"]
+                continue
+            assert set(issued) == {"self_billed_invoice", "fee_invoice"}, (statement, issued)
+            currency = statement["currency"]
+            for kind, net in (
+                ("self_billed_invoice", statement["total_excl_vat"]),
+                ("fee_invoice", statement["total_fees"]),
+            ):
+                vat = rounded(net * DOMESTIC_VAT_PERCENT / 100, currency)
+                assert (issued[kind]["net"], issued[kind]["vat"], issued[kind]["total"]) == (
+                    net,
+                    vat,
+                    net + vat,
+                ), (statement, issued[kind])
+            paid_amounts[pk] = (
+                issued["self_billed_invoice"]["total"] - issued["fee_invoice"]["total"]
+            )
+        return paid_amounts
+
+    def _check_statement(self, statement, total, statements, paid_amounts):
         """Figures are the exact sums of the lines rounded once; payable adds the balance."""
         currency = statement["currency"]
         assert total["cdr_count"] >= 1, f"statement {statement['pk']} has no lines"
@@ -673,7 +711,8 @@ class MoneyMachine(RuleBasedStateMachine):
         expected["total_vat"] = expected["total_incl_vat"] - expected["total_excl_vat"]
         assert {name: statement[name] for name in STATEMENT_TOTALS} == expected, statement
         assert (
-            statement["payable"] == statement["net_payout"] + statement["balance_brought_forward"]
+            statement["payable"]
+            == paid_amounts[statement["pk"]] + statement["balance_brought_forward"]
         ), statement
         source = statements.get(statement["brought_forward_from_id"])
         if statement["kind"] == "revenue_report":
@@ -689,7 +728,7 @@ class MoneyMachine(RuleBasedStateMachine):
             )
             assert statement["carried_forward"] == owed, statement
 
-    def _check_conservation(self, statements, sums):
+    def _check_conservation(self, statements, sums, paid_amounts):
         """(d) per account over its final statements."""
         finals = [s for s in statements.values() if s["status"] == InvoiceStatus.FINAL]
         brought_into_final = {s["brought_forward_from_id"] for s in finals}
@@ -702,7 +741,7 @@ class MoneyMachine(RuleBasedStateMachine):
             collected = sum(sums[s["pk"]]["total_excl_vat"] for s in account_statements)
             figures = sum(s["net_payout"] + s["total_fees"] for s in account_statements)
             assert abs(collected - figures) <= unit * len(account_statements), account_statements
-            net = sum(s["net_payout"] for s in account_statements)
+            net = sum(paid_amounts[s["pk"]] for s in account_statements)
             paid = sum(s["payable"] for s in account_statements if not s["carried_forward"])
             open_balance = sum(
                 s["payable"]

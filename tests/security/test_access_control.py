@@ -3,6 +3,7 @@ needs its permission, also when the POST is forged; CSRF on every form; no open 
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -14,6 +15,8 @@ from django.utils import timezone
 
 from evse_payout.models import (
     Assignment,
+    Document,
+    DocumentKind,
     Invoice,
     InvoiceRun,
     InvoiceStatus,
@@ -62,7 +65,24 @@ class World:
             period_end=now,
         )
         self.job = Job.objects.create(kind=JobKind.RERATE, created_at=now)
+        self.document = Document.objects.create(
+            invoice=self.invoice,
+            kind=DocumentKind.FEE_INVOICE,
+            number="FE-2026-000001",
+            issue_date=now.date(),
+            currency="EUR",
+            period_start=now.date(),
+            period_end=now.date(),
+            net=Decimal("1.00"),
+            vat_rate=Decimal("21.00"),
+            vat=Decimal("0.21"),
+            total=Decimal("1.21"),
+            vat_category="S",
+            vat_treatment="Belgium VAT at 21 %",
+            created_at=now,
+        )
         self.pks = {
+            "document": self.document.pk,
             "job": self.job.pk,
             "account": self.account.pk,
             "evse": self.unassigned.pk,
@@ -73,7 +93,7 @@ class World:
 
     def pk_for(self, name: str) -> int:
         """The object a `<int:pk>` of our own URL names (by the URL name's leading noun)."""
-        for noun in ("invoice_run", "invoice", "account", "evse", "cdr", "job"):
+        for noun in ("invoice_run", "invoice", "document", "account", "evse", "cdr", "job"):
             if name.startswith(noun):
                 return self.pks[noun]
         raise AssertionError(f"No object for URL {name}")
@@ -298,6 +318,7 @@ ACTIONS = [
     ),
     _action("job_cancel", "post", lambda w: {}, {MANAGER, FINANCE, SUPERUSER}, pk="job"),
     _action("import_file_page", "get", None, {MANAGER, FINANCE, SUPERUSER}, url_name="import_file"),
+    _action("invoice_cancel", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
 ]
 
 

@@ -51,7 +51,9 @@ def test_statement_csv_neutralises_a_location_name_and_cdr_id_from_ocpi():
     cdr = rated_cdr(assignment, excl=Decimal("10.00"), incl=Decimal("12.10"))
     cdr.cdr_id = "+SUM(A1:A9)"
     cdr.save(update_fields=["cdr_id"])
-    rated_cdr(assignment, excl=Decimal("-2.00"), incl=Decimal("-2.42"), credit=True)
+    rated_cdr(
+        assignment, excl=Decimal("-2.00"), incl=Decimal("-2.42"), credit=True, credited_cdr=cdr
+    )
     run_invoicing(cutoff=CUTOFF)
 
     rows = list(csv.reader(io.StringIO("".join(iter_statement_csv(Invoice.objects.get())))))
@@ -61,7 +63,7 @@ def test_statement_csv_neutralises_a_location_name_and_cdr_id_from_ocpi():
     assert '\'=HYPERLINK("http://evil","x"), @Gent' in cells
     assert not [cell for cell in cells if cell[:1] in "=+@\t\r"]
     credit = next(row for row in rows[1:] if row[-1] == "yes")
-    assert credit[8] == "-2.00"
+    assert credit[8] == "-2.0000"  # a line keeps its 4 decimals (plain number, not neutralised)
 
 
 def test_every_csv_export_writes_through_the_safe_writer():

@@ -37,6 +37,7 @@ from tests.factories import (
     CDRFactory,
     PartnerAccountFactory,
     PartnerAssignmentFactory,
+    SubCPOFactory,
     UserFactory,
 )
 
@@ -779,9 +780,15 @@ def test_credit_is_held_while_its_original_is_held_back_and_released_by_re_ratin
     )
 
 
+def reverse_charge_holder():
+    """A Sub-CPO VAT-registered in the Netherlands: its documents carry no VAT (reverse charge),
+    so what it is paid is its net payout, as in issue 12's figures (VAT cases: tests/documents)."""
+    return SubCPOFactory(country="NLD", vat_number="NL812345605B01")
+
+
 def test_statement_with_net_payout_below_zero_is_carried_forward_into_the_next_one():
     """Issue 12 (3): the −4.50 owed was dropped; now the next statement pays 9.00 − 4.50."""
-    assignment = PartnerAssignmentFactory()
+    assignment = PartnerAssignmentFactory(payout_account__holder=reverse_charge_holder())
     original = rated_cdr(assignment, excl=Decimal("5.00"))  # fee 0.50, payout 4.50
     finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
     rated_cdr(assignment, excl=Decimal("-5.00"), credit=True, credited_cdr=original)
@@ -806,7 +813,7 @@ def test_statement_with_net_payout_below_zero_is_carried_forward_into_the_next_o
 
 
 def test_statement_below_the_minimum_payout_is_carried_forward():
-    account = PartnerAccountFactory(minimum_payout=Decimal("25.00"))
+    account = PartnerAccountFactory(minimum_payout=Decimal("25.00"), holder=reverse_charge_holder())
     rated_cdr(PartnerAssignmentFactory(payout_account=account), excl=Decimal("20.00"))
     run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
 
@@ -817,7 +824,7 @@ def test_statement_below_the_minimum_payout_is_carried_forward():
 
 
 def test_discarding_a_statement_reopens_the_balance_it_brought_forward():
-    assignment = PartnerAssignmentFactory()
+    assignment = PartnerAssignmentFactory(payout_account__holder=reverse_charge_holder())
     original = rated_cdr(assignment, excl=Decimal("5.00"))
     finalize_run(run=InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id), actor=None)
     rated_cdr(assignment, excl=Decimal("-5.00"), credit=True, credited_cdr=original)

@@ -1,4 +1,4 @@
-"""Payout files: a statement's lines as CSV, a run's payouts as a SEPA pain.001.001.03 file."""
+"""Payout files: a statement's lines as CSV, a run's payouts as a SEPA pain.001.001.09 file."""
 
 import csv
 import io
@@ -10,13 +10,9 @@ import sepaxml
 from lxml import etree
 
 from evse_payout.models import Invoice, InvoiceRun, PayoutAccount
+from evse_payout.renderers.sepa import SepaError, render_run_sepa
 from evse_payout.services.invoicing import finalize_run, run_invoicing
-from evse_payout.services.payout_files import (
-    CSV_HEADER,
-    PayoutFileError,
-    build_sepa_transfer,
-    iter_statement_csv,
-)
+from evse_payout.services.payout_files import CSV_HEADER, iter_statement_csv
 from tests.factories import AssignmentFactory as CPOAssignmentFactory
 from tests.factories import (
     EVSEFactory,
@@ -29,8 +25,8 @@ from tests.services.test_invoicing import CUTOFF, rated_cdr
 
 pytestmark = pytest.mark.django_db
 
-XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.03.xsd"
-NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
+XSD = Path(sepaxml.__file__).parent / "schemas" / "pain.001.001.09.xsd"
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
 
 
 def finalized_run(*assignments_and_amounts) -> InvoiceRun:
@@ -93,28 +89,34 @@ def test_statement_csv_has_a_header_and_one_row_per_line_at_line_precision():
 # --- SEPA ----------------------------------------------------------------------------------------
 
 
-def test_sepa_file_validates_against_the_pain_001_001_03_schema_and_sums_the_statements():
+# Payees are Belgian VAT-registered Sub-CPOs (the factory's) and the CPO is Belgian: both documents
+# carry 21 % VAT, so a statement pays (collected + 21 %) − (fees + 21 %), each total rounded once.
+# Every VAT case is in tests/documents/.
+
+
+def test_sepa_file_validates_against_the_pain_001_001_09_schema_and_sums_the_statements():
     first, second = AssignmentFactory(), AssignmentFactory()
     run = finalized_run(
         (first, [Decimal("10.00"), Decimal("33.3333")]),
         (second, [Decimal("100.00"), Decimal("-20.00")]),
     )
 
-    sepa = build_sepa_transfer(run=run)
+    content, batch = render_run_sepa(run=run)
 
     schema = etree.XMLSchema(etree.parse(str(XSD)))
-    document = etree.fromstring(sepa.content)
+    document = etree.fromstring(content)
     schema.assertValid(document)
-    statements = list(Invoice.objects.filter(run=run).order_by("number"))
-    total = sum(statement.net_payout for statement in statements)
-    assert Decimal(document.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS)) == total
+    # First: 43.33 + 9.10 VAT − (4.33 + 0.91) = 47.19; second: 80.00 + 16.80 − (8.00 + 1.68) = 87.12.
+    amounts = sorted(document.xpath(".//p:InstdAmt/text()", namespaces=NS))
+    assert amounts == ["47.19", "87.12"]
+    assert document.findtext(".//p:GrpHdr/p:CtrlSum", namespaces=NS) == "134.31"
     assert document.findtext(".//p:GrpHdr/p:NbOfTxs", namespaces=NS) == "2"
-    assert sepa.control_sum == int(total * 100)
+    assert batch.control_sum == Decimal("134.31")
+    statements = list(Invoice.objects.filter(run=run).order_by("number"))
     assert sorted(document.xpath(".//p:EndToEndId/text()", namespaces=NS)) == [
         statement.number for statement in statements
     ]
-    amounts = [Decimal(a) for a in document.xpath(".//p:InstdAmt/text()", namespaces=NS)]
-    assert sorted(amounts) == sorted(statement.net_payout for statement in statements)
+    assert sorted(Decimal(a) for a in amounts) == sorted(s.payable for s in statements)
     assert document.findtext(".//p:Dbtr/p:Nm", namespaces=NS)
     assert document.findtext(".//p:DbtrAcct/p:Id/p:IBAN", namespaces=NS) == "BE68539007547034"
 
@@ -124,11 +126,13 @@ def test_sepa_file_leaves_out_non_euro_statements_and_lists_them():
     danish = AssignmentFactory(payout_account=PayoutAccountFactory(currency="DKK"))
     run = finalized_run((euro, [Decimal("10.00")]), (danish, [Decimal("75.00")]))
 
-    sepa = build_sepa_transfer(run=run)
+    content, batch = render_run_sepa(run=run)
 
-    assert [s.payout_account for s in sepa.left_out_currency] == [danish.payout_account]
-    assert [s.payout_account for s in sepa.transfers] == [euro.payout_account]
-    assert b"DKK" not in sepa.content
+    assert [(s.currency, s.reason) for s in batch.left_out] == [
+        ("DKK", "in DKK: a SEPA file pays EUR only")
+    ]
+    assert [p.creditor.iban for p in batch.payments] == [euro.payout_account.iban]
+    assert b"DKK" not in content
 
 
 def test_sepa_file_is_refused_naming_the_accounts_with_invalid_bank_data():
@@ -136,8 +140,8 @@ def test_sepa_file_is_refused_naming_the_accounts_with_invalid_bank_data():
     PayoutAccount.objects.filter(pk=bad.payout_account.pk).update(iban="BE00539000000001")
     run = finalized_run((good, [Decimal("10.00")]), (bad, [Decimal("10.00")]))
 
-    with pytest.raises(PayoutFileError) as refused:
-        build_sepa_transfer(run=run)
+    with pytest.raises(SepaError) as refused:
+        render_run_sepa(run=run)
 
     message = str(refused.value)
     assert f"“{bad.payout_account.name}”" in message
@@ -154,11 +158,11 @@ def test_sepa_file_of_a_final_run_keeps_the_iban_frozen_at_finalize():
     account.account_holder_name = "Someone Else BV"
     account.save()
 
-    sepa = build_sepa_transfer(run=run)
+    content, _ = render_run_sepa(run=run)
 
-    assert frozen_iban.encode() in sepa.content
-    assert b"BE71096123456769" not in sepa.content
-    assert b"Someone Else BV" not in sepa.content
+    assert frozen_iban.encode() in content
+    assert b"BE71096123456769" not in content
+    assert b"Someone Else BV" not in content
 
 
 def test_sepa_file_never_holds_a_zero_or_negative_transfer():
@@ -168,11 +172,11 @@ def test_sepa_file_never_holds_a_zero_or_negative_transfer():
         (owing, [Decimal("5.00"), Decimal("-5.00")]),
     )
 
-    sepa = build_sepa_transfer(run=run)
+    _, batch = render_run_sepa(run=run)
 
-    assert [s.payout_account for s in sepa.transfers] == [paid.payout_account]
-    assert [s.payout_account for s in sepa.left_out_nothing_to_pay] == [owing.payout_account]
-    assert sepa.control_sum == 900
+    assert [p.creditor.iban for p in batch.payments] == [paid.payout_account.iban]
+    assert [s.reason for s in batch.left_out] == ["nothing to pay now (carried forward)"]
+    assert batch.control_sum == Decimal("10.89")  # 12.10 − 1.21
 
 
 def test_the_cpo_own_revenue_report_is_never_in_the_sepa_file():
@@ -180,18 +184,18 @@ def test_the_cpo_own_revenue_report_is_never_in_the_sepa_file():
     own = CPOAssignmentFactory()
     run = finalized_run((partner, [Decimal("10.00")]), (own, [Decimal("90.00")]))
 
-    sepa = build_sepa_transfer(run=run)
+    content, batch = render_run_sepa(run=run)
 
-    assert [s.payout_account for s in sepa.transfers] == [partner.payout_account]
-    assert own.payout_account.iban.encode() not in sepa.content
+    assert [p.creditor.iban for p in batch.payments] == [partner.payout_account.iban]
+    assert own.payout_account.iban.encode() not in content
 
 
 def test_sepa_file_is_refused_while_a_statement_is_a_draft():
     rated_cdr()
     summary = run_invoicing(cutoff=CUTOFF)
 
-    with pytest.raises(PayoutFileError, match="Finalize or discard every draft"):
-        build_sepa_transfer(run=InvoiceRun.objects.get(pk=summary.run_id))
+    with pytest.raises(SepaError, match="Finalize or discard every draft"):
+        render_run_sepa(run=InvoiceRun.objects.get(pk=summary.run_id))
 
 
 def test_revenue_report_csv_names_itself_without_a_number():

@@ -187,8 +187,9 @@ def test_sepa_download_after_finalizing(finance_client):
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    assert b"pain.001.001.03" in response.content
-    assert b"<CtrlSum>36.00</CtrlSum>" in response.content
+    assert b"pain.001.001.09" in response.content
+    # Per account: 20.00 + 21 % VAT − (2.00 fees + 21 % VAT) = 24.20 − 2.42 = 21.78.
+    assert b"<CtrlSum>43.56</CtrlSum>" in response.content
 
 
 def test_sepa_download_with_invalid_bank_data_names_the_account_and_gives_no_file(finance_client):
@@ -474,7 +475,8 @@ def test_run_page_lists_carried_forward_accounts_and_the_next_statement_opens_wi
 
     assert carried.carried_forward
     assert "Carried forward" in run_page.content.decode()
-    assert "-4.50 EUR" in run_page.content.decode()  # 4.50 paid, then −4.50 owed back
+    # 5.44 paid (self-billed 5.00 + 1.05 VAT less fee 0.50 + 0.11 VAT), then −5.44 owed back.
+    assert "-5.44 EUR" in run_page.content.decode()
     rated_cdr(assignment, excl=Decimal("10.00"))
     next_run = InvoiceRun.objects.get(pk=run_invoicing(cutoff=CUTOFF).run_id)
     following = Invoice.objects.get(run=next_run)
@@ -482,7 +484,11 @@ def test_run_page_lists_carried_forward_accounts_and_the_next_statement_opens_wi
         reverse("evse_payout:invoice_detail", args=[following.pk])
     ).content.decode()
     assert f"Balance carried forward from {carried.number}" in statement_page
-    assert following.payable == Decimal("4.50")  # 9.00 − 4.50
+    # The draft: net payout 9.00 − 5.44 brought forward; finalize adds the documents' VAT.
+    assert following.payable == Decimal("3.56")
+    finalize_run(run=next_run, actor=None)
+    following.refresh_from_db()
+    assert following.payable == Decimal("5.45")  # 12.10 − 1.21 − 5.44
 
 
 def test_final_statement_page_shows_the_payee_data_frozen_at_finalize(finance_client):

@@ -28,7 +28,7 @@ from django.utils import timezone
 from schwifty import IBAN
 from tqdm import tqdm
 
-from ...models import CDR, EVSE, EVSEStatus, Location, PayoutAccount, PowerType, SubCPO
+from ...models import CDR, EVSE, EVSEStatus, Location, PayoutAccount, PowerType, SubCPO, VatStatus
 from ...money import round_money
 from ...services.accounts import create_payout_account, deactivate_payout_account
 from ...services.assignments import assign_evses, unassign_evses
@@ -144,15 +144,33 @@ COUNTRIES = {
 
 # name, country, VAT number, kind of site (drives the chargers installed there)
 SUB_CPOS = [
-    ("Hotel Ardenne Group", "BEL", "BE0456123789", "destination"),
+    ("Hotel Ardenne Group", "BEL", "BE0456123001", "destination"),
     ("Stad Gent", "BEL", "BE0207451227", "street"),
-    ("Van Dijk Fleet Depot B.V.", "NLD", "NL812345678B01", "depot"),
-    ("Gemeente Eindhoven", "NLD", "NL001234567B01", "street"),
-    ("Autohaus Becker GmbH", "DEU", "DE287654321", "destination"),
-    ("Parkings Lumière SAS", "FRA", "FR32512345678", "destination"),
-    ("Alpenhof Hotels GmbH", "AUT", "ATU61234567", "destination"),
-    ("Kirchberg Office Campus S.A.", "LUX", "LU26123456", "depot"),
+    ("Van Dijk Fleet Depot B.V.", "NLD", "NL812345605B01", "depot"),
+    ("Gemeente Eindhoven", "NLD", "NL001234511B01", "street"),
+    ("Autohaus Becker GmbH", "DEU", "DE287654324", "destination"),
+    ("Parkings Lumière SAS", "FRA", "FR75512345679", "destination"),
+    ("Alpenhof Hotels GmbH", "AUT", "ATU61234569", "destination"),
+    ("Kirchberg Office Campus S.A.", "LUX", "LU26123419", "depot"),
 ]
+# Self-billing master data per Sub-CPO: (street, number, postal code, city, VAT status); the
+# statuses cover every VAT case of a self-billed invoice.
+SUB_CPO_MASTER_DATA = {
+    "Hotel Ardenne Group": ("Avenue de la Gare", "12", "6700", "Arlon", VatStatus.REGISTERED),
+    "Stad Gent": ("Botermarkt", "1", "9000", "Gent", VatStatus.NOT_REGISTERED),
+    "Van Dijk Fleet Depot B.V.": ("Havenweg", "8", "3542 AD", "Utrecht", VatStatus.REGISTERED),
+    "Gemeente Eindhoven": ("Stadhuisplein", "10", "5611 EM", "Eindhoven", VatStatus.EXEMPT),
+    "Autohaus Becker GmbH": ("Aachener Straße", "250", "50931", "Köln", VatStatus.REGISTERED),
+    "Parkings Lumière SAS": ("Rue de la République", "4", "69002", "Lyon", VatStatus.REGISTERED),
+    "Alpenhof Hotels GmbH": ("Dorfstraße", "3", "6370", "Kitzbühel", VatStatus.REGISTERED),
+    "Kirchberg Office Campus S.A.": (
+        "Avenue John F. Kennedy",
+        "44",
+        "1855",
+        "Luxembourg",
+        VatStatus.REGISTERED,
+    ),
+}
 
 # (power type, output kW, max voltage, max amperage, connector standard, format)
 PROFILES = {
@@ -314,10 +332,28 @@ class Command(BaseCommand):
     def create_sub_cpos(self) -> list[tuple[SubCPO, str]]:
         # No service owns Sub-CPOs: staff create them in the Django admin.
         created = SubCPO.objects.bulk_create(
-            SubCPO(name=name, country=country, vat_number=vat) for name, country, vat, _ in SUB_CPOS
+            self.sub_cpo(number, name, country, vat)
+            for number, (name, country, vat, _) in enumerate(SUB_CPOS, start=1)
         )
         self.counts.sub_cpos = len(created)
         return [(sub_cpo, kind) for sub_cpo, (*_, kind) in zip(created, SUB_CPOS, strict=True)]
+
+    def sub_cpo(self, number: int, name: str, country: str, vat_number: str) -> SubCPO:
+        street, building, postal_code, city, vat_status = SUB_CPO_MASTER_DATA[name]
+        sub_cpo = SubCPO(
+            name=name,
+            country=country,
+            street=street,
+            building_number=building,
+            postal_code=postal_code,
+            city=city,
+            vat_status=vat_status,
+            vat_number="" if vat_status == VatStatus.NOT_REGISTERED else vat_number,
+            agreement_reference=f"SBA-{number:04d}",
+            agreement_signed_on=(self.today - timedelta(days=DAYS + 60)).date(),
+        )
+        sub_cpo.full_clean()
+        return sub_cpo
 
     def _iban(self, country: str) -> tuple[str, str]:
         iban_country, bank, branch = COUNTRIES[country]["bank"]
