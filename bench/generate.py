@@ -224,10 +224,18 @@ def generate_sub_cpos(scale: Scale) -> list[int]:
             "BEL",
             f"BE0{i:09d}",
             True,
+            # The master data a self-billed invoice needs (issue 13).
+            "Kerkstraat",
+            str(i),
+            "9000",
+            "Gent",
+            f"SBA-{i:03d}",
         )
         for i in range(1, scale.sub_cpos + 1)
     ]
-    copy_rows(SubCPO, ["id", "name", "country", "vat_number", "is_active"], rows)
+    columns = ["id", "name", "country", "vat_number", "is_active"]
+    columns += ["street", "building_number", "postal_code", "city", "agreement_reference"]
+    copy_rows(SubCPO, columns, rows)
     return [row[0] for row in rows]
 
 
