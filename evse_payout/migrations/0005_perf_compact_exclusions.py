@@ -32,6 +32,12 @@ def aggregate_per_cdr_rows(apps, schema_editor):
         )
         for group in groups
     )
+    if schema_editor.connection.vendor == "postgresql":
+        # Check the new rows' foreign keys now: PostgreSQL refuses the ALTER TABLEs that follow
+        # while deferred trigger events are pending on the table.
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
@@ -69,6 +75,17 @@ class Migration(migrations.Migration):
             model_name="invoicerunexclusion",
             name="amount_excl_vat",
             field=models.DecimalField(decimal_places=4, max_digits=20),
+        ),
+        # The folded rows name no CDR; the column goes right after.
+        migrations.AlterField(
+            model_name="invoicerunexclusion",
+            name="cdr",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="run_exclusions",
+                to="evse_payout.cdr",
+            ),
         ),
         migrations.RunPython(aggregate_per_cdr_rows, migrations.RunPython.noop),
         migrations.RemoveField(model_name="invoicerunexclusion", name="cdr"),
