@@ -22,7 +22,13 @@ def finance_user():
     user.user_permissions.set(
         Permission.objects.filter(
             content_type__app_label="evse_payout",
-            codename__in=["view_invoicerun", "view_invoice", "add_invoicerun", "change_invoice"],
+            codename__in=[
+                "view_invoicerun",
+                "view_invoice",
+                "add_invoicerun",
+                "change_invoice",
+                "view_job",  # the run and its preview are background jobs
+            ],
         )
     )
     return user
@@ -39,7 +45,11 @@ def test_finalize_open_download_pdf_and_ubl_then_cancel_with_credit_note(page, l
     page.get_by_label(re.compile("Cutoff")).fill("2026-03-01")
     page.get_by_role("button", name="Preview").click()
     page.get_by_role("button", name="Confirm").click()
+    # The run is a background job; its page links to the run, which asks before finalizing.
+    page.get_by_role("link", name=re.compile(r"Open invoice run \d+")).click()
     page.get_by_role("button", name="Finalize all drafts").click()
+    expect(page.locator("#finalize-summary")).to_contain_text("Finalizing gives 1 draft statement")
+    page.get_by_role("button", name="Confirm").click()
     expect(page.locator(".messagelist")).to_contain_text("Finalized")
 
     statement = Invoice.objects.get(payout_account=account)

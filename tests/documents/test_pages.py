@@ -122,7 +122,7 @@ def test_a_partial_page_of_lines_is_not_printed_under_the_totals(viewer_client):
     issue_statement_documents(invoice=invoice, actor=None, issued_on=ISSUED_ON)
     page = viewer_client.get(detail(invoice)).content.decode()
     assert 'class="module statement-lines partial"' in page
-    assert "This page shows lines 1–25 of 30" in page
+    assert "Lines 1–25 of 30 shown." in page
     assert "The 30 lines are not printed from this page: print the PDF" in page
 
 
