@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from .filters.cdrs import filter_cdrs
 from .models import CDR, AuditAction, CDRStatus, Job, JobKind
-from .ocpi_files import read_records
+from .payloads.files import read_records
 from .services.audit import record_audit_event
 from .services.imports import (
     CountingReader,

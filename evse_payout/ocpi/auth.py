@@ -11,7 +11,7 @@ import logging
 from django.contrib.auth.decorators import login_not_required
 from django.views.decorators.csrf import csrf_exempt
 
-from ..ocpi_format import (
+from ..payloads.ocpi import (
     OCPINotFound,
     OCPIPartyRefused,
     OCPIValidationError,

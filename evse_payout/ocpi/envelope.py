@@ -7,7 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
-from ..ocpi_format import OCPIValidationError, parse_json
+from ..payloads.ocpi import OCPIValidationError, parse_json
 
 # OCPI 2.2.1 status codes (transport_and_format, "Status codes").
 SUCCESS = 1000

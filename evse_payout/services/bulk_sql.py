@@ -22,7 +22,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from ..ocpi_format import json_number
+from ..payloads.ocpi import json_number
 
 Columns = Sequence[tuple[str, str]]
 

@@ -23,7 +23,7 @@ from ..models import (
     Location,
     UnassignReason,
 )
-from ..ocpi_format import ConnectorPayload, EVSEPayload, OCPIValidationError
+from ..payloads.ocpi import ConnectorPayload, EVSEPayload, OCPIValidationError
 from ..validators import normalize_evse_id
 from .bulk_sql import insert_rows, model_columns, update_from_rows
 from .locations import evses_blocking_move, owner_label

@@ -22,8 +22,8 @@ from typing import NamedTuple
 from django.db import transaction
 
 from .. import read_ahead as read_ahead_process
-from ..ocpi_files import Record, read_records
-from ..ocpi_format import OCPIValidationError
+from ..payloads.files import Record, read_records
+from ..payloads.ocpi import OCPIValidationError
 from .ocpi_ingest import PreparedCDR, import_cdr_batch, import_location, prepare_cdr
 
 

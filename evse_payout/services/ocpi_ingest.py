@@ -26,7 +26,7 @@ from ..models import (
     EVSEStatus,
     Location,
 )
-from ..ocpi_format import (
+from ..payloads.ocpi import (
     CDRPayload,
     ConnectorPayload,
     EVSEPatch,

@@ -64,7 +64,7 @@ from ..models import (
     PayoutAccount,
 )
 from ..money import FeeTerms, fee_parts, format_money
-from ..ocpi_format import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
+from ..payloads.ocpi import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows

@@ -67,7 +67,7 @@ from evse_payout.models import (
     InvoiceStatus,
     PayoutAccount,
 )
-from evse_payout.ocpi_format import OCPIValidationError
+from evse_payout.payloads.ocpi import OCPIValidationError
 from evse_payout.services.accounts import (
     deactivate_payout_account,
     reactivate_payout_account,

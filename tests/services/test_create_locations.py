@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from evse_payout.models import EVSE, Connector, EVSEStatus, Location
-from evse_payout.ocpi_format import OCPIValidationError
+from evse_payout.payloads.ocpi import OCPIValidationError
 from evse_payout.services.ocpi_ingest import create_locations, import_location
 from tests.ocpi.conftest import fixture_json
 

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from evse_payout.ocpi_files import open_text, read_records
+from evse_payout.payloads.files import open_text, read_records
 from evse_payout.services.imports import (
     BatchResult,
     ImportKind,

@@ -31,8 +31,8 @@ from pydantic import (
     ValidationError,
 )
 
-from .models import EVSEStatus, PowerType
-from .validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
+from ..models import EVSEStatus, PowerType
+from ..validators import EVSE_ID_PATTERN, normalize_evse_id, validate_country_alpha3
 
 MAX_NESTING = 32
 MAX_REPORTED_ERRORS = 5

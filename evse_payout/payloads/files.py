@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .ocpi_format import JSON_DECODER, OCPIValidationError, check_document, parse_json
+from .ocpi import JSON_DECODER, OCPIValidationError, check_document, parse_json
 
 CHUNK = 1 << 20
 MAX_RECORD_CHARS = 16 << 20
