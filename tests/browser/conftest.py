@@ -69,3 +69,29 @@ def login(page):
         return page
 
     return do_login
+
+
+@pytest.fixture
+def finance_user():
+    """A Finance login for the invoicing flows (runs and previews are jobs, so it sees jobs).
+
+    Transactional tests flush the groups of the data migration, so the permissions are granted
+    directly."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="fin")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="evse_payout",
+            codename__in=[
+                "view_invoicerun",
+                "view_invoice",
+                "add_invoicerun",
+                "change_invoice",
+                "view_job",
+            ],
+        )
+    )
+    return user

@@ -5,33 +5,13 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from playwright.sync_api import expect
 
 from evse_payout.models import CDR, CDRStatus, Document, Invoice
-from tests.factories import PartnerAccountFactory, PartnerAssignmentFactory, UserFactory
+from tests.factories import PartnerAccountFactory, PartnerAssignmentFactory
 from tests.services.test_invoicing import rated_cdr
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def finance_user():
-    # Transactional tests flush the groups of the data migration, so grant the permissions directly.
-    user = UserFactory(username="fin")
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="evse_payout",
-            codename__in=[
-                "view_invoicerun",
-                "view_invoice",
-                "add_invoicerun",
-                "change_invoice",
-                "view_job",  # the run and its preview are background jobs
-            ],
-        )
-    )
-    return user
 
 
 def test_finalize_open_download_pdf_and_ubl_then_cancel_with_credit_note(page, login, finance_user):

@@ -11,29 +11,9 @@ from playwright.sync_api import expect
 from evse_payout.models import Invoice, InvoiceStatus
 from tests.factories import PartnerAccountFactory as PayoutAccountFactory
 from tests.factories import PartnerAssignmentFactory as AssignmentFactory
-from tests.factories import UserFactory
 from tests.services.test_invoicing import rated_cdr
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def finance_user():
-    # Transactional tests flush the groups of the data migration, so grant the permissions directly.
-    user = UserFactory(username="fin")
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="evse_payout",
-            codename__in=[
-                "view_invoicerun",
-                "view_invoice",
-                "add_invoicerun",
-                "change_invoice",
-                "view_job",
-            ],
-        )
-    )
-    return user
 
 
 def test_new_run_preview_confirm_finalize_and_download_csv(page, login, finance_user):
