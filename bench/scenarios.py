@@ -44,6 +44,7 @@ from evse_payout.models import (
     Location,
     OCPIToken,
     PayoutAccount,
+    StatementLine,
 )
 from evse_payout.services.assignments import assign_evses
 from evse_payout.services.invoicing import cutoff_instant, run_invoicing
@@ -695,6 +696,7 @@ def floor_membership(cutoff: datetime) -> None:
     `GROUP BY` per account. Rolled back, like the run it stands for."""
     cdr = CDR._meta.db_table
     assignment = Assignment._meta.db_table
+    lines = StatementLine._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {FLOOR_LINES} "
@@ -703,7 +705,8 @@ def floor_membership(cutoff: datetime) -> None:
         cursor.execute(
             f"INSERT INTO {FLOOR_LINES} (cdr_id, payout_account_id) "
             f"SELECT c.id, c.payout_account_id FROM {cdr} c "
-            "WHERE c.status = %s AND c.invoice_id IS NULL AND c.end_date_time < %s "
+            "WHERE c.rating_status = %s AND c.end_date_time < %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {lines} l WHERE l.cdr_id = c.id) "
             f"AND EXISTS (SELECT 1 FROM {assignment} a WHERE a.evse_id = c.evse_id "
             "AND a.payout_account_id = c.payout_account_id AND a.unassigned_at IS NULL)",
             [CDRStatus.RATED, cutoff],

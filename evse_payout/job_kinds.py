@@ -11,7 +11,7 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from .filters.cdrs import filter_cdrs
-from .models import CDR, AuditAction, CDRStatus, Job, JobKind
+from .models import CDR, AuditAction, Job, JobKind
 from .payloads.files import read_records
 from .services.audit import record_audit_event
 from .services.imports import (
@@ -122,7 +122,7 @@ def rerate_selection(parameters: dict):
 
 def run_rerate_job(job: Job, progress: JobProgress) -> dict:
     cdrs = rerate_selection(job.parameters)
-    progress.start(cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count())
+    progress.start(cdrs.not_on_statement().count())
     try:
         summary = rerate_cdrs(
             cdrs=cdrs,

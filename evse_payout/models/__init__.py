@@ -18,6 +18,7 @@ from .invoicing import (
     InvoiceRun,
     InvoiceRunExclusion,
     InvoiceStatus,
+    StatementLine,
 )
 from .jobs import BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
 from .network import (
@@ -38,6 +39,7 @@ __all__ = [
     "FINISHED_STATES",
     "CREDIT_NOTE_OF",
     "CancelledStatementLine",
+    "StatementLine",
     "Document",
     "DocumentKind",
     "DocumentNumberSequence",

@@ -1,16 +1,17 @@
 """Invoice runs (R6): draft payout statements per account, what was left out and why, finalize, discard.
 
 A run is set-based and its number of queries depends neither on the number of CDRs nor on the
-number of accounts: one `UPDATE … FROM` puts every taken CDR on its account's statement, one
+number of accounts: one `INSERT … SELECT` puts every taken CDR on its account's statement (a
+narrow `StatementLine` row per CDR; the CDR rows themselves are not written), one
 `GROUP BY` sums all statements, and what was left out is recorded compactly by one
 `INSERT … SELECT … GROUP BY` (count and amount per reason, account and currency; the CDRs
 themselves are found again by the same rule, `left_out_cdrs`). Lines
 keep their 4 decimals; each statement figure is the exact sum rounded once to the currency's minor
 unit (`money.round_sum`). Nothing proportional to the number of CDRs is held in memory.
 
-Where the time goes (issue 6): the UPDATE writes a new version of every taken CDR row and an entry
-in each index of the CDR table that the row is in (an index on `status` or `invoice` rules out
-PostgreSQL's HOT updates), so the CDR table keeps only the indexes pages and services use.
+Where the time went (issues 6 and 14): membership used to be a column of the CDR row, and the run
+rewrote every taken CDR row with an entry in each of its indexes (~75 % of a run). Now a CDR's
+`status` reads `invoiced` because it has a line, so taking a CDR writes one narrow row.
 
 Which CDRs a run takes: `rated`, not on a statement, ended before the cutoff (00:00 in
 settings.BUSINESS_TIME_ZONE), and the
@@ -35,10 +36,12 @@ statement. A statement whose payable amount (net payout plus the balance brought
 or below the account's minimum payout is finalized as carried forward and brought forward into the
 account's next statement. Finalize freezes the payee and fee terms onto the statement.
 
-Exactly once: `CDR.invoice` is one foreign key, so a CDR is on at most one statement; each run
-holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
-transaction, so a second run waits and then finds the CDRs taken; and the UPDATE re-checks
-`invoice IS NULL AND status = 'rated'`.
+Exactly once: a statement line's primary key is its CDR, so a CDR is on at most one statement;
+each run holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
+transaction, so a second run waits and then finds the CDRs taken. Whatever changes the rating of
+a stored CDR (re-rate, `rate_cdr`) holds the same row in share mode (`hold_rating_lock`), so no
+rating changes under a run: the run reads each CDR's rating once and puts it on a statement
+without writing the CDR row.
 """
 
 from collections import defaultdict
@@ -85,7 +88,9 @@ from ..models import (
     InvoiceRunExclusion,
     InvoiceStatus,
     PayoutAccount,
+    StatementLine,
 )
+from ..models.cdrs import status_q
 from ..money import round_sum
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_select
@@ -96,9 +101,8 @@ from .documents import (
     master_data_message,
     master_data_problems,
 )
+from .locks import lock_invoicing
 
-# The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
-RUN_LOCK_YEAR = 0
 # The Invoice fields a run fills from its lines.
 STATEMENT_TOTALS = (
     "cdr_count",
@@ -229,7 +233,7 @@ def _eligibility() -> Q:
 
 def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
     pending = CDR.objects.filter(
-        status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
+        status_q(CDRStatus.RATED), end_date_time__lt=cutoff_instant(cutoff)
     ).order_by()
     if account is not None:
         pending = pending.filter(payout_account=account)
@@ -244,7 +248,7 @@ def _left_out_reason() -> Case:
     charge = Q(credit=False)
     no_open_assignment = Q(open_assignment__pk__isnull=True)
     return Case(
-        When(status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
+        When(rating_status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
         When(charge & no_open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
         When(
             charge & ~Q(open_assignment__payout_account=F("payout_account")),
@@ -270,14 +274,13 @@ def left_out_cdrs(run: InvoiceRun) -> QuerySet:
     since the run shows under its reason of today.
     """
     cdrs = CDR.objects.filter(
+        status_q(CDRStatus.RATED, CDRStatus.NOT_INVOICEABLE),
         end_date_time__lt=run_cutoff_instant(run),
-        invoice__isnull=True,
-        status__in=[CDRStatus.RATED, CDRStatus.NOT_INVOICEABLE],
     )
     if run.payout_account_id is not None:
         cdrs = cdrs.filter(
             Q(payout_account=run.payout_account_id)
-            | Q(status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
+            | Q(rating_status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
         )
     open_assignment = FilteredRelation(
         "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
@@ -313,8 +316,8 @@ def _record_exclusions(run: InvoiceRun) -> None:
 
 def _hold(*, cdrs: QuerySet, reason: str, detail: str, now: datetime, actor, actor_name) -> None:
     """The rated CDRs of `cdrs` become not invoiceable with `reason`, with a rating history row."""
-    cdrs.filter(status=CDRStatus.RATED, invoice__isnull=True).update(
-        status=CDRStatus.NOT_INVOICEABLE,
+    cdrs.filter(status_q(CDRStatus.RATED)).update(
+        rating_status=CDRStatus.NOT_INVOICEABLE,
         reason=reason,
         reason_detail=detail,
         payout_account=None,
@@ -328,14 +331,14 @@ def _hold(*, cdrs: QuerySet, reason: str, detail: str, now: datetime, actor, act
         rated_at=now,
     )
     marked = CDR.objects.filter(
-        status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
+        rating_status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
     ).order_by()
     history = marked.values_list(
         "pk",
         Value(now, output_field=DateTimeField()),
         Value(actor.pk if actor else None, output_field=BigIntegerField()),
         Value(actor_name or actor_label(actor), output_field=CharField()),
-        "status",
+        "rating_status",
         "reason",
         "reason_detail",
     )
@@ -362,24 +365,29 @@ def _mark_unassigned(*, run: InvoiceRun, pending: QuerySet, now: datetime, actor
 
 
 def _take_onto_statements(*, run: InvoiceRun, eligible: QuerySet) -> int:
-    """Put every eligible CDR on its account's statement of the run: one UPDATE for all accounts.
+    """Put every eligible CDR on its account's statement of the run: one `INSERT … SELECT` of
+    statement lines for all accounts; the CDR rows are not written. Returns how many were taken.
 
-    `eligible` is used as `id IN (SELECT id …)`, its own SQL, so no query internals are needed;
-    it re-checks `status = 'rated' AND invoice IS NULL`, so a CDR changed since it was looked at is
-    not taken. Returns how many CDRs were taken.
+    `eligible` is the SELECT's own SQL (CDR id and account), joined to the run's statements by
+    account, so no query internals are needed.
     """
     quote = connection.ops.quote_name
-    cdr_table = quote(CDR._meta.db_table)
-    subquery, params = eligible.order_by().values("pk").query.sql_with_params()
+    subquery, params = (
+        eligible.order_by()
+        .annotate(taken_cdr=F("pk"), taken_account=F("payout_account"))
+        .values_list("taken_cdr", "taken_account")
+        .query.sql_with_params()
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {cdr_table} SET {quote('invoice_id')} = statement.{quote('id')}, "
-            f"{quote('status')} = %s "
-            f"FROM {quote(Invoice._meta.db_table)} statement "
-            f"WHERE statement.{quote('run_id')} = %s "
-            f"AND statement.{quote('payout_account_id')} = {cdr_table}.{quote('payout_account_id')} "
-            f"AND {cdr_table}.{quote('id')} IN ({subquery})",
-            [CDRStatus.INVOICED, run.pk, *params],
+            f"INSERT INTO {quote(StatementLine._meta.db_table)} "
+            f"({quote('cdr_id')}, {quote('invoice_id')}) "
+            f"SELECT taken.taken_cdr, statement.{quote('id')} "
+            f"FROM ({subquery}) taken "
+            f"JOIN {quote(Invoice._meta.db_table)} statement "
+            f"ON statement.{quote('run_id')} = %s "
+            f"AND statement.{quote('payout_account_id')} = taken.taken_account",
+            [*params, run.pk],
         )
         return cursor.rowcount
 
@@ -389,9 +397,7 @@ def _take_credits_and_hold_the_rest(
 ) -> int:
     """Credits follow their original: taken when it is on a statement (of this run or an earlier
     one), else held as `original_not_invoiced`. Returns how many were taken."""
-    original_on_statement = Exists(
-        CDR.objects.filter(pk=OuterRef("credited_cdr"), invoice__isnull=False)
-    )
+    original_on_statement = Exists(StatementLine.objects.filter(cdr=OuterRef("credited_cdr")))
     credits = pending.filter(credit=True)
     taken = _take_onto_statements(run=run, eligible=credits.filter(original_on_statement))
     _hold(
@@ -410,21 +416,21 @@ def _take_credits_and_hold_the_rest(
 
 def _statement_totals(run: InvoiceRun) -> dict[int, dict]:
     """Each statement's totals in one GROUP BY: the exact sums of its lines, each rounded once."""
-    excl = F("total_cost_excl_vat")
-    incl = Coalesce("total_cost_incl_vat", "total_cost_excl_vat")
+    excl = F("cdr__total_cost_excl_vat")
+    incl = Coalesce("cdr__total_cost_incl_vat", "cdr__total_cost_excl_vat")
     rows = (
-        CDR.objects.filter(invoice__run=run)
+        StatementLine.objects.filter(invoice__run=run)
         .order_by()
         .values("invoice", "invoice__currency")
         .annotate(
             count=Count("pk"),
             excl=Sum(excl),
             incl=Sum(incl),
-            fees=Sum("fee"),
-            payout=Sum("payout"),
-            credits=Sum(excl, filter=Q(credit=True), default=Decimal(0)),
-            start=Min("start_date_time"),
-            end=Max("end_date_time"),
+            fees=Sum("cdr__fee"),
+            payout=Sum("cdr__payout"),
+            credits=Sum(excl, filter=Q(cdr__credit=True), default=Decimal(0)),
+            start=Min("cdr__start_date_time"),
+            end=Max("cdr__end_date_time"),
         )
     )
     totals = {}
@@ -478,10 +484,6 @@ def _exclusion_summary(run: InvoiceRun) -> list[ExclusionSummary]:
         ExclusionSummary(reason=reason, count=counts[reason], amounts=amounts[reason])
         for reason in sorted(counts)
     ]
-
-
-def _lock_invoicing() -> None:
-    InvoiceNumberSequence.objects.select_for_update().get_or_create(year=RUN_LOCK_YEAR)
 
 
 # The steps of a run, in order.
@@ -631,7 +633,7 @@ def run_invoicing(
     with transaction.atomic():
         if not dry_run:
             # The preview reads without the lock: it writes nothing, so it never waits for a run.
-            _lock_invoicing()
+            lock_invoicing()
         now = timezone.now()
         label = actor_name or actor_label(actor)
         run = _start_run(cutoff=cutoff, account=account, now=now, actor=actor, label=label)
@@ -840,7 +842,7 @@ def discard_invoice(*, invoice: Invoice, actor) -> int:
     brought forward is open again. Returns how many CDRs were released."""
     with transaction.atomic():
         locked = _locked_draft(invoice, "discarded")
-        released = CDR.objects.filter(invoice=locked).update(invoice=None, status=CDRStatus.RATED)
+        released, _ = StatementLine.objects.filter(invoice=locked).delete()
         locked.status = InvoiceStatus.DISCARDED
         locked.discarded_at = timezone.now()
         locked.discarded_by = actor

@@ -68,6 +68,7 @@ from ..payloads.ocpi import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_ru
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
+from .locks import hold_rating_lock
 
 MAX_ENERGY_KWH = Decimal("1000")
 # A peer's clock may run slightly ahead of ours; a CDR ending within this margin is not "future".
@@ -488,7 +489,7 @@ def _credited_elsewhere(originals: Sequence[dict], cdrs: Sequence) -> dict[int, 
         CDR.objects.filter(
             credited_cdr__in=[row["pk"] for row in originals],
             credit=True,
-            status__in=RATED_STATES,
+            rating_status=CDRStatus.RATED,  # rated or invoiced: an invoiced CDR's rating is rated
         )
         .exclude(pk__in=[cdr.pk for cdr in cdrs if cdr.pk is not None])
         .order_by()
@@ -694,7 +695,7 @@ _CDR_RATING_COLUMNS = (
     ("id", "bigint"),
     ("evse_id", "bigint"),
     ("credited_cdr_id", "bigint"),
-    ("status", "text"),
+    ("rating_status", "text"),
     ("reason", "text"),
     ("reason_detail", "text"),
     ("payout_account_id", "bigint"),
@@ -809,27 +810,24 @@ def _write_changed(
     )
 
 
-def _is_invoiced(cdr: CDR) -> bool:
-    return cdr.status == CDRStatus.INVOICED or cdr.invoice_id is not None
-
-
 def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
     """Rate one stored CDR (R5) in the caller's transaction; saves it and records the rating.
 
     An invoiced CDR is returned unchanged; so is a CDR whose rating does not change (no write,
-    no history row). The CDR row is locked first so an invoice run cannot take it meanwhile.
+    no history row). The rating lock is held first, so no invoice run takes the CDR meanwhile.
     """
     with transaction.atomic():
+        hold_rating_lock()
         current = (
             CDR.objects.select_for_update(no_key=True, of=("self",))
             .filter(pk=cdr.pk)
-            .values_list("status", "invoice_id")
+            .values_list("status", flat=True)
             .first()
         )
         if current is None:
             raise CDR.DoesNotExist(f"CDR {cdr.pk} does not exist.")
-        cdr.status, cdr.invoice_id = current
-        if _is_invoiced(cdr):
+        cdr.status = current
+        if current == CDRStatus.INVOICED:
             return cdr
         now = timezone.now()
         (rating,) = rate_batch([cdr], now=now)
@@ -850,7 +848,7 @@ def apply_rating(cdr, rating: Rating, now: datetime) -> None:
         cdr.evse_id = rating.evse.pk
     if rating.original is not None and rating.original.pk is not None:
         cdr.credited_cdr_id = rating.original.pk
-    cdr.status = outcome.status
+    cdr.rating_status = outcome.status
     cdr.reason = outcome.reason
     cdr.reason_detail = outcome.reason_detail
     cdr.payout_account_id = rating.account_pk
@@ -900,7 +898,10 @@ class _StoredCDR(NamedTuple):
     terms_currency: str
 
 
-_STORED_COLUMNS = ("id",) + _StoredCDR._fields[1:]
+# The stored row: `status` is read from `rating_status` (the batch holds no CDR on a statement).
+_STORED_COLUMNS = tuple(
+    {"pk": "id", "status": "rating_status"}.get(name, name) for name in _StoredCDR._fields
+)
 _JOINED_COLUMNS = ("evse__evse_id", "open_assignment__pk", "open_assignment__payout_account_id")
 
 
@@ -919,8 +920,7 @@ def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
     locked. Joining saves the two lookups by thousands of ids that `rate_batch` would make.
     """
     query = (
-        cdrs.filter(pk__gt=after, invoice__isnull=True)
-        .exclude(status=CDRStatus.INVOICED)
+        cdrs.filter(pk__gt=after, statement_line__isnull=True)
         .annotate(
             open_assignment=FilteredRelation(
                 "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
@@ -972,6 +972,8 @@ def _rerate_batch(
 ) -> list[_StoredCDR]:
     """One batch in its own transaction: load and lock, rate, count, write what changed."""
     with transaction.atomic():
+        if not dry_run:
+            hold_rating_lock()
         loaded = _next_batch(cdrs, after=after, size=size, lock=not dry_run)
         batch = loaded.cdrs
         if not batch:

@@ -42,7 +42,7 @@ print(json.dumps({
     "state": job.state, "done": job.done, "total": job.total, "error": job.error,
     "summary": job.result.get("summary", ""), "runs": InvoiceRun.objects.count(),
     "statements": Invoice.objects.count(),
-    "invoiced_cdrs": CDR.objects.filter(invoice__isnull=False).count(),
+    "invoiced_cdrs": CDR.objects.filter(statement_line__isnull=False).count(),
 }))
 """
 
@@ -196,7 +196,7 @@ print(json.dumps({
     "states": sorted(Job.objects.values_list("state", flat=True)),
     "runs": InvoiceRun.objects.count(),
     "statements": list(Invoice.objects.values_list("cdr_count", flat=True)),
-    "invoiced_cdrs": CDR.objects.filter(invoice__isnull=False).count(),
+    "invoiced_cdrs": CDR.objects.filter(statement_line__isnull=False).count(),
 }))
 """
 

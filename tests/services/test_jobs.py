@@ -145,7 +145,7 @@ def test_cancelled_invoice_run_is_rolled_back():
     assert job.done == 0
     assert not InvoiceRun.objects.exists()
     cdr.refresh_from_db()
-    assert (cdr.status, cdr.invoice_id) == (CDRStatus.RATED, None)
+    assert (cdr.status, cdr.statement) == (CDRStatus.RATED, None)
 
 
 def test_cancelling_a_queued_job_means_it_never_runs():
