@@ -38,6 +38,7 @@ from .models import (
     OCPITokenParty,
     PayoutAccount,
     StatementCancellation,
+    StatementLine,
     SubCPO,
     VatRate,
 )
@@ -728,6 +729,18 @@ class StatementCancellationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(CancelledStatementLine)
 class CancelledStatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["invoice", "cdr", "fee", "payout"]
+    list_select_related = ["invoice", "cdr"]
+    raw_id_fields = ["invoice", "cdr"]
+    search_fields = ["=invoice__number", "=cdr__cdr_id"]
+    show_full_result_count = False
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Which CDR is on which statement: written only by invoice runs (and released by discard or
+    cancel)."""
+
+    list_display = ["invoice", "cdr"]
     list_select_related = ["invoice", "cdr"]
     raw_id_fields = ["invoice", "cdr"]
     search_fields = ["=invoice__number", "=cdr__cdr_id"]

@@ -47,6 +47,7 @@ class Migration(migrations.Migration):
                 (
                     "cdr",
                     models.OneToOneField(
+                        db_constraint=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         primary_key=True,
                         related_name="statement_line",
@@ -57,6 +58,7 @@ class Migration(migrations.Migration):
                 (
                     "invoice",
                     models.ForeignKey(
+                        db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="lines",

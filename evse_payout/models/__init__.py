@@ -32,6 +32,7 @@ from .network import (
     SubCPO,
     VatStatus,
 )
+from .run_scope import RunScope
 
 __all__ = [
     "CPO_OWN_LABEL",
@@ -40,6 +41,7 @@ __all__ = [
     "CREDIT_NOTE_OF",
     "CancelledStatementLine",
     "StatementLine",
+    "RunScope",
     "Document",
     "DocumentKind",
     "DocumentNumberSequence",

@@ -49,7 +49,7 @@ def test_invoice_run_job_drafts_the_run_and_links_it():
 
     job.refresh_from_db()
     run = InvoiceRun.objects.get()
-    assert (job.state, job.done, job.total) == (JobState.DONE, 1, 1)
+    assert (job.state, job.done, job.total) == (JobState.DONE, 6, 6)  # the run's six steps
     assert job.result["run_id"] == run.pk
     assert job.result["links"][0]["url"] == f"/invoice-runs/{run.pk}/"
     assert run.created_by == user
