@@ -62,6 +62,7 @@ from ..models import (
     CDRStatus,
     EVSEStatus,
     PayoutAccount,
+    StatementLine,
 )
 from ..money import FeeTerms, fee_parts, format_money
 from ..payloads.ocpi import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
@@ -907,20 +908,25 @@ _JOINED_COLUMNS = ("evse__evse_id", "open_assignment__pk", "open_assignment__pay
 
 @dataclass
 class _Batch:
-    cdrs: list[_StoredCDR]
+    cdrs: list[_StoredCDR]  # those not on a statement: the ones re-rated
     evses: dict[int, _EVSE]
     assignments: dict[int, tuple[int, int]]
+    looked_at: int = 0
+    last_pk: int = 0
 
 
 def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
-    """The next `size` not-invoiced CDRs of `cdrs` by primary key after `after`, locked if `lock`,
-    with their EVSE's EVSE ID and open assignment joined in.
+    """The next `size` CDRs of `cdrs` by primary key after `after`, locked if `lock`, with their
+    EVSE's EVSE ID and open assignment joined in; those on a statement are then left aside.
 
-    One query: invoiced CDRs are excluded in the locking query itself; only the CDR rows are
-    locked. Joining saves the two lookups by thousands of ids that `rate_batch` would make.
+    Two queries: the locking one (only the CDR rows are locked; joining saves the two lookups by
+    thousands of ids that `rate_batch` would make), then the statement lines of the batch's key
+    range. Statement lines are not joined into the locking query: with the line table's
+    statistics out of date (after a large rolled-back run) PostgreSQL took that anti-join to
+    match one row and nested a scan of all open assignments in it — 76 s for one batch.
     """
     query = (
-        cdrs.filter(pk__gt=after, statement_line__isnull=True)
+        cdrs.filter(pk__gt=after)
         .annotate(
             open_assignment=FilteredRelation(
                 "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
@@ -932,7 +938,18 @@ def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
         query = query.select_for_update(no_key=True, of=("self",))
     batch = _Batch(cdrs=[], evses={}, assignments={})
     width = len(_STORED_COLUMNS)
-    for row in query.values_list(*_STORED_COLUMNS, *_JOINED_COLUMNS)[:size]:
+    rows = list(query.values_list(*_STORED_COLUMNS, *_JOINED_COLUMNS)[:size])
+    if not rows:
+        return batch
+    batch.looked_at, batch.last_pk = len(rows), rows[-1][0]
+    on_statement = set(
+        StatementLine.objects.filter(
+            cdr_id__gte=rows[0][0], cdr_id__lte=batch.last_pk
+        ).values_list("cdr_id", flat=True)
+    )
+    for row in rows:
+        if row[0] in on_statement:
+            continue
         cdr = _StoredCDR._make(row[:width])
         batch.cdrs.append(cdr)
         evse_code, assignment_pk, account_pk = row[width:]
@@ -969,7 +986,7 @@ def _rerate_batch(
     dry_run: bool,
     actor,
     actor_name,
-) -> list[_StoredCDR]:
+) -> _Batch:
     """One batch in its own transaction: load and lock, rate, count, write what changed."""
     with transaction.atomic():
         if not dry_run:
@@ -977,7 +994,7 @@ def _rerate_batch(
         loaded = _next_batch(cdrs, after=after, size=size, lock=not dry_run)
         batch = loaded.cdrs
         if not batch:
-            return batch
+            return loaded
         now = timezone.now()
         ratings = rate_batch(
             batch, now=now, known_evses=loaded.evses, known_assignments=loaded.assignments
@@ -990,7 +1007,7 @@ def _rerate_batch(
             _count(summary, cdr, rating.outcome, rating.account_pk)
         if not dry_run:
             _write_changed(changed, now=now, actor=actor, actor_name=actor_name)
-    return batch
+    return loaded
 
 
 def _record_rerate(summary: RerateSummary, *, actor, actor_name: str) -> None:
@@ -1037,7 +1054,7 @@ def rerate_cdrs(
     summary = RerateSummary(dry_run=dry_run)
     last_pk = 0
     while True:
-        batch = _rerate_batch(
+        loaded = _rerate_batch(
             cdrs,
             after=last_pk,
             size=batch_size,
@@ -1046,14 +1063,14 @@ def rerate_cdrs(
             actor=actor,
             actor_name=actor_name,
         )
-        if not batch:
+        if not loaded.looked_at:
             break
-        last_pk = batch[-1].pk
+        last_pk = loaded.last_pk
         if progress is not None:
-            progress(len(batch))
+            progress(len(loaded.cdrs))
         # PostgreSQL locks below the LIMIT (Limit → LockRows → scan): a row skipped because it
         # changed while we waited for its lock does not shorten the batch, so short means done.
-        if len(batch) < batch_size:
+        if loaded.looked_at < batch_size:
             break
     if not dry_run:
         _record_rerate(summary, actor=actor, actor_name=actor_name)
