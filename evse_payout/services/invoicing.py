@@ -84,7 +84,7 @@ from ..models import (
 )
 from ..money import round_sum
 from .audit import actor_label, record_audit_event
-from .bulk_sql import insert_select
+from .bulk_sql import insert_select, update_from_rows
 from .documents import (
     DocumentError,
     MissingMasterData,
@@ -108,6 +108,12 @@ STATEMENT_TOTALS = (
     "period_start",
     "period_end",
 )
+# The SQL types of the STATEMENT_TOTALS that are not amounts.
+STATEMENT_COLUMN_TYPES = {
+    "cdr_count": "integer",
+    "period_start": "timestamptz",
+    "period_end": "timestamptz",
+}
 NUMBER_FORMAT = "PS-{year}-{number:06d}"
 
 Progress = Callable[[int, int], None]
@@ -453,8 +459,16 @@ def _fill_statements(run: InvoiceRun) -> list[Invoice]:
             invoice.brought_forward_from = balance
             invoice.balance_brought_forward = balance.payable
             invoice.payable = invoice.net_payout + balance.payable
-    Invoice.objects.bulk_update(
-        filled, [*STATEMENT_TOTALS, "brought_forward_from", "balance_brought_forward"]
+    columns = [
+        ("id", "bigint"),
+        *((name, STATEMENT_COLUMN_TYPES.get(name, "numeric")) for name in STATEMENT_TOTALS),
+        ("brought_forward_from_id", "bigint"),
+        ("balance_brought_forward", "numeric"),
+    ]
+    update_from_rows(  # one UPDATE for all statements (bulk_update builds a CASE per field)
+        Invoice,
+        columns,
+        [[getattr(invoice, attname) for attname, _ in columns] for invoice in filled],
     )
     if len(filled) < len(invoices):
         Invoice.objects.filter(run=run).exclude(pk__in=list(totals)).delete()
