@@ -23,7 +23,9 @@ def hold_rating_lock() -> None:
     """Shared: for a transaction that changes the rating of stored CDRs; waits for a running run."""
     if connection.vendor != "postgresql":
         return
-    InvoiceNumberSequence.objects.get_or_create(year=RUN_LOCK_YEAR)
     table = connection.ops.quote_name(InvoiceNumberSequence._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {table} WHERE year = %s FOR SHARE", [RUN_LOCK_YEAR])
+        if cursor.fetchone() is None:  # the first time ever: make the row, then hold it
+            InvoiceNumberSequence.objects.get_or_create(year=RUN_LOCK_YEAR)
+            cursor.execute(f"SELECT 1 FROM {table} WHERE year = %s FOR SHARE", [RUN_LOCK_YEAR])

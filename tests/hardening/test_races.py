@@ -7,18 +7,27 @@ database connection at its end. PostgreSQL allows 100 connections: no test uses 
 import base64
 import json
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from evse_payout.models import CDR, EVSE, Assignment, CDRStatus, Invoice, InvoiceStatus
+from evse_payout.models import (
+    CDR,
+    EVSE,
+    Assignment,
+    CDRStatus,
+    Invoice,
+    InvoiceStatus,
+    PayoutAccount,
+)
 from evse_payout.services.accounts import deactivate_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,
@@ -26,7 +35,7 @@ from evse_payout.services.assignments import (
 )
 from evse_payout.services.invoicing import finalize_invoice, run_invoicing
 from evse_payout.services.ocpi_tokens import create_ocpi_token
-from evse_payout.services.rating import rerate_cdrs
+from evse_payout.services.rating import rate_cdr, rerate_cdrs
 from tests.factories import (
     AssignmentFactory,
     CDRFactory,
@@ -308,3 +317,37 @@ def test_eight_finalizes_at_once_give_gapless_statement_numbers():
     year = timezone.localdate().year
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     assert numbers == [f"PS-{year}-{n:06d}" for n in range(1, 9)]
+
+
+def test_a_rating_written_while_a_run_starts_is_the_one_on_the_statement():
+    """A re-rate in progress (its transaction open, the rating lock held in share mode) makes an
+    invoice run wait, so the run sums the CDR's new fee, never the one it had before."""
+    (cdr_pk,) = _rated_world(accounts=1, cdrs_per_account=1)
+    before = CDR.objects.get(pk=cdr_pk).fee
+    rerating, run_started = threading.Event(), threading.Event()
+    outcomes = []
+
+    def rerate():
+        with transaction.atomic():
+            cdr = CDR.objects.get(pk=cdr_pk)
+            PayoutAccount.objects.filter(pk=cdr.payout_account_id).update(
+                commission_percent=Decimal("30.00")
+            )
+            rate_cdr(cdr=cdr)
+            rerating.set()
+            run_started.wait(timeout=JOIN_TIMEOUT)
+            time.sleep(0.5)  # the run has asked for the invoicing lock by now
+
+    def run():
+        rerating.wait(timeout=JOIN_TIMEOUT)
+        run_started.set()
+        return run_invoicing(cutoff=date(2026, 3, 1), actor_name="run")
+
+    run_together([lambda: rerate(), collecting(run, outcomes)])
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
+    cdr = CDR.objects.get(pk=cdr_pk)
+    assert cdr.fee != before and cdr.status == CDRStatus.INVOICED
+    statement = Invoice.objects.get()
+    assert statement.total_fees == round(cdr.fee, 2)
+    assert statement.net_payout == round(cdr.payout, 2)
