@@ -21,6 +21,7 @@ from ..selectors.invoicing import (
     invoice_runs,
     rounding_note,
     run_carried_forward,
+    run_documents,
     run_exclusions,
     run_revenue_reports,
     run_statements,
@@ -127,6 +128,7 @@ def invoice_run_detail(request, pk):
             "can_change": can_change,
             "has_drafts": has_drafts,
             "sepa_ready": sepa_ready,
+            "has_documents": run_documents(run).exists(),
             "non_euro": [
                 s
                 for s in statements
