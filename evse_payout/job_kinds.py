@@ -279,7 +279,8 @@ def run_bundle_job(job: Job, progress: JobProgress) -> dict:
     return {
         "summary": (
             f"ZIP of invoice run {run.pk}: {bundle.document_file_count:,} PDF "
-            f"and UBL files of {bundle.statement_count:,} final statements{sepa}, with a "
+            f"and UBL files of {bundle.statement_count:,} final "
+            f"statement{'s' if bundle.statement_count != 1 else ''}{sepa}, with a "
             "README listing each file." + (f" {bundle.sepa_note}" if bundle.sepa_note else "")
         ),
         "links": [

@@ -134,7 +134,8 @@ def readme(run: InvoiceRun, bundle: RunBundle) -> str:
     lines = [
         f"Documents of invoice run {run.pk} (cutoff {run.cutoff:%Y-%m-%d}), built "
         f"{timezone.now():%Y-%m-%d %H:%M} UTC.",
-        f"{bundle.statement_count} final statements: each document as PDF and as UBL 2.1 XML. "
+        f"{bundle.statement_count} final statement{'s' if bundle.statement_count != 1 else ''}: "
+        "each document as PDF and as UBL 2.1 XML. "
         "Amounts are the documents' totals incl. VAT; the SEPA file's is the sum it pays.",
         "",
         table,

@@ -76,6 +76,10 @@ def test_the_button_starts_a_job_and_the_job_page_links_the_zip(finance_client, 
     ]
     assert (job.kind, job.state, job.done, job.total) == (JobKind.DOCUMENTS_BUNDLE, "done", 2, 2)
     assert job.result["file"] == f"bundles/run-{run.pk}-job-{job.pk}.zip"
+    assert job.result["summary"] == (
+        f"ZIP of invoice run {run.pk}: 8 PDF and UBL files of 2 final statements and the SEPA "
+        f"file payouts-run-{run.pk}-pain.001.001.09.xml, with a README listing each file."
+    )
     page = finance_client.get(response["Location"]).content.decode()
     assert f'href="{reverse("evse_payout:job_bundle", args=[job.pk])}">Download the ZIP' in page
     assert "2 of 2 statements" in page
