@@ -21,7 +21,6 @@ from ..selectors.invoicing import (
     invoice_runs,
     rounding_note,
     run_carried_forward,
-    run_documents,
     run_exclusions,
     run_revenue_reports,
     run_statements,
@@ -128,7 +127,8 @@ def invoice_run_detail(request, pk):
             "can_change": can_change,
             "has_drafts": has_drafts,
             "sepa_ready": sepa_ready,
-            "has_documents": run_documents(run).exists(),
+            # Final statements carry the documents the ZIP holds (the POST checks they exist).
+            "has_final": any(s.status == InvoiceStatus.FINAL for s in statements),
             "non_euro": [
                 s
                 for s in statements
