@@ -364,7 +364,7 @@ def generate_cdrs(scale: Scale, rng, evses, assigned, accounts, now, log) -> Non
                "location_id", "evse_id", "location_ocpi_id", "evse_uid", "evse_id_raw", "currency",
                "total_energy", "total_time", "total_cost_excl_vat", "total_cost_incl_vat",
                "credit", "credit_reference_id", "last_updated", "raw", "content_hash",
-               "received_at", "status", "reason", "reason_detail", "payout_account_id",
+               "received_at", "rating_status", "reason", "reason_detail", "payout_account_id",
                "assignment_id", "fee", "payout", "terms_commission_percent", "terms_fee_per_kwh",
                "terms_fee_per_session", "terms_currency", "rated_at"]  # fmt: skip
     count = copy_rows(CDR, columns, rows())

@@ -24,6 +24,7 @@ from .models import (
     AuditEvent,
     CancelledStatementLine,
     CDRRating,
+    CDRStatus,
     Connector,
     Document,
     DocumentNumberSequence,
@@ -37,6 +38,7 @@ from .models import (
     OCPITokenParty,
     PayoutAccount,
     StatementCancellation,
+    StatementLine,
     SubCPO,
     VatRate,
 )
@@ -504,6 +506,24 @@ class CDRRatingInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("payout_account")
 
 
+STATEMENT_LOOKUP = "statement_line__invoice__id__exact"
+
+
+class CDRStatusFilter(admin.SimpleListFilter):
+    """`status` is derived (a CDR on a statement is `invoiced`), so it is filtered the fast way."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return CDRStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in CDRStatus.values:
+            return queryset.with_status(self.value())
+        return queryset
+
+
 @admin.register(CDR)
 class CDRAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: CDRs arrive over OCPI or `import_cdrs`; re-rating is on the CDR overview."""
@@ -520,7 +540,7 @@ class CDRAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "reason",
         "payout_account",
     ]
-    list_filter = ["status", "reason", "credit", "currency"]
+    list_filter = [CDRStatusFilter, "reason", "credit", "currency"]
     list_select_related = ["payout_account"]
     search_fields = ["=cdr_id", "=evse_id_raw", "=evse_uid"]
     show_full_result_count = False
@@ -529,6 +549,10 @@ class CDRAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = [CDRRatingInline]
 
     amount_excl_vat = money_column("total_cost_excl_vat", "Total excl. VAT")
+
+    def lookup_allowed(self, lookup, value, request):
+        # The statement page links here with its CDRs.
+        return lookup == STATEMENT_LOOKUP or super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="OCPI JSON")
     def raw_json(self, cdr):
@@ -662,7 +686,7 @@ class InvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="Lines")
     def lines(self, invoice):
-        return changelist_link(CDR, "CDRs on this statement", invoice__id__exact=invoice.pk)
+        return changelist_link(CDR, "CDRs on this statement", **{STATEMENT_LOOKUP: invoice.pk})
 
 
 @admin.register(VatRate)
@@ -705,6 +729,18 @@ class StatementCancellationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(CancelledStatementLine)
 class CancelledStatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["invoice", "cdr", "fee", "payout"]
+    list_select_related = ["invoice", "cdr"]
+    raw_id_fields = ["invoice", "cdr"]
+    search_fields = ["=invoice__number", "=cdr__cdr_id"]
+    show_full_result_count = False
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Which CDR is on which statement: written only by invoice runs (and released by discard or
+    cancel)."""
+
+    list_display = ["invoice", "cdr"]
     list_select_related = ["invoice", "cdr"]
     raw_id_fields = ["invoice", "cdr"]
     search_fields = ["=invoice__number", "=cdr__cdr_id"]

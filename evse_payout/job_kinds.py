@@ -13,7 +13,7 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from .filters.cdrs import filter_cdrs
-from .models import CDR, AuditAction, CDRStatus, InvoiceRun, Job, JobKind, JobState
+from .models import CDR, AuditAction, InvoiceRun, Job, JobKind, JobState
 from .payloads.files import read_records
 from .renderers.bundle import NothingToBundle, bundle_statements, write_run_bundle
 from .services.audit import record_audit_event
@@ -132,7 +132,7 @@ def rerate_selection(parameters: dict):
 
 def run_rerate_job(job: Job, progress: JobProgress) -> dict:
     cdrs = rerate_selection(job.parameters)
-    progress.start(cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count())
+    progress.start(cdrs.not_on_statement().count())
     try:
         summary = rerate_cdrs(
             cdrs=cdrs,

@@ -205,6 +205,18 @@ class CDRFactory(factory.django.DjangoModelFactory):
     terms_fee_per_session = factory.LazyAttribute(lambda o: _term(o, "fee_per_session"))
     terms_currency = factory.LazyAttribute(lambda o: _term(o, "currency") or "")
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """`status=INVOICED, invoice=statement` builds a rated CDR with its statement line."""
+        invoice = kwargs.pop("invoice", None)
+        if kwargs.get("status") == models.CDRStatus.INVOICED:
+            kwargs["status"] = models.CDRStatus.RATED
+        cdr = super()._create(model_class, *args, **kwargs)
+        if invoice is not None:
+            models.StatementLine.objects.create(cdr=cdr, invoice=invoice)
+            cdr.refresh_from_db()
+        return cdr
+
 
 class PartnerAccountFactory(PayoutAccountFactory):
     """A Sub-CPO's payout account: paid out with numbered self-billing statements."""

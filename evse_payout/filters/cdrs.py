@@ -40,7 +40,7 @@ def _start_of(day) -> datetime:
 
 class CDRFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
-        label="Status", choices=CDRStatus.choices, empty_label="All"
+        label="Status", choices=CDRStatus.choices, empty_label="All", method="filter_status"
     )
     reason = django_filters.ChoiceFilter(
         label="Reason",
@@ -78,13 +78,16 @@ class CDRFilterSet(django_filters.FilterSet):
         label="Left out by invoice run", method="filter_run", widget=forms.HiddenInput
     )
     invoice = django_filters.NumberFilter(
-        label="On statement", field_name="invoice_id", widget=forms.HiddenInput
+        label="On statement", field_name="statement_line__invoice", widget=forms.HiddenInput
     )
     assigned_to = django_filters.NumberFilter(
         label="EVSE now assigned to payout account",
         method="filter_assigned_to",
         widget=forms.HiddenInput,
     )
+
+    def filter_status(self, queryset, name, value):
+        return queryset.with_status(value)
 
     def filter_reason(self, queryset, name, value):
         if self.form.cleaned_data.get("run"):

@@ -18,6 +18,7 @@ from .invoicing import (
     InvoiceRun,
     InvoiceRunExclusion,
     InvoiceStatus,
+    StatementLine,
 )
 from .jobs import ACTIVE_STATES, BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
 from .network import (
@@ -31,6 +32,7 @@ from .network import (
     SubCPO,
     VatStatus,
 )
+from .run_scope import RunScope
 
 __all__ = [
     "CPO_OWN_LABEL",
@@ -39,6 +41,8 @@ __all__ = [
     "ACTIVE_STATES",
     "CREDIT_NOTE_OF",
     "CancelledStatementLine",
+    "StatementLine",
+    "RunScope",
     "Document",
     "DocumentKind",
     "DocumentNumberSequence",

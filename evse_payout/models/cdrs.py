@@ -1,12 +1,14 @@
 """Charge detail records as received over OCPI, their rating state and rating history."""
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 
 from ..money import FeeTerms
 from .accounts import PayoutAccount
 from .assignments import Assignment
+from .invoicing import StatementLine
 from .network import EVSE, Location
 
 
@@ -15,6 +17,56 @@ class CDRStatus(models.TextChoices):
     RATED = "rated", "Rated"
     NOT_INVOICEABLE = "not_invoiceable", "Not invoiceable"
     INVOICED = "invoiced", "Invoiced"
+
+
+# What a CDR's row stores (`rating_status`); `invoiced` is not stored but derived from its
+# statement line (`StatementLine`), so an invoice run never rewrites the CDR rows it takes.
+RATING_STATUSES = (CDRStatus.NEW, CDRStatus.RATED, CDRStatus.NOT_INVOICEABLE)
+
+
+def on_statement() -> Exists:
+    """True for a CDR (the outer query's row) that is on a statement."""
+    return Exists(StatementLine.objects.filter(cdr=OuterRef("pk")))
+
+
+def status_q(*statuses: str) -> Q:
+    """CDRs in any of `statuses` (DESIGN §7 values), as conditions the indexes serve: `rated` is
+    a rated row with no statement line, `invoiced` a CDR with one."""
+    condition = Q(pk__in=[])
+    for status in statuses:
+        if status == CDRStatus.INVOICED:
+            condition |= Q(statement_line__isnull=False)
+        elif status == CDRStatus.RATED:
+            condition |= Q(rating_status=CDRStatus.RATED, statement_line__isnull=True)
+        else:
+            condition |= Q(rating_status=status)
+    return condition
+
+
+def derived_status() -> Case:
+    return Case(
+        When(on_statement(), then=Value(CDRStatus.INVOICED.value)),
+        default=F("rating_status"),
+        output_field=models.CharField(),
+    )
+
+
+class CDRQuerySet(models.QuerySet):
+    def with_status(self, *statuses: str) -> "CDRQuerySet":
+        """Filter by status the fast way (`filter(status=…)` works too, but reads every row's
+        derived status)."""
+        return self.filter(status_q(*statuses))
+
+    def not_on_statement(self) -> "CDRQuerySet":
+        return self.filter(statement_line__isnull=True)
+
+
+class CDRManager(models.Manager.from_queryset(CDRQuerySet)):
+    """Every CDR query carries `status` (DESIGN §7: `new`, `rated`, `not_invoiceable` or
+    `invoiced`), so `filter(status=…)`, `values("status")` and `cdr.status` keep working."""
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(status=derived_status())
 
 
 class CDRReason(models.TextChoices):
@@ -66,11 +118,11 @@ class CDR(FeeTermsFields):
     cdr_id = models.CharField("CDR id", max_length=39)
     start_date_time = models.DateTimeField()
     end_date_time = models.DateTimeField()
-    # Foreign keys without their own index (db_index=False): an invoice run rewrites every CDR it
-    # puts on a statement, and each index is one more entry per row. `evse` and `payout_account`
-    # are served by the composite indexes that lead with them; `location` and `assignment` are
-    # never looked up from the CDR side (deleting a Location or Assignment, which nothing does,
-    # would scan); `credited_cdr` and `invoice` have partial indexes below.
+    # Foreign keys without their own index (db_index=False): a re-rate rewrites CDR rows, and each
+    # index is one more entry per row. `evse` and `payout_account` are served by the composite
+    # indexes that lead with them; `location` and `assignment` are never looked up from the CDR
+    # side (deleting a Location or Assignment, which nothing does, would scan); `credited_cdr`
+    # has a partial index below.
     location = models.ForeignKey(
         Location,
         null=True,
@@ -107,7 +159,10 @@ class CDR(FeeTermsFields):
     content_hash = models.CharField(max_length=64)
     received_at = models.DateTimeField()
 
-    status = models.CharField(max_length=16, choices=CDRStatus.choices, default=CDRStatus.NEW)
+    # new / rated / not_invoiceable; `status` adds `invoiced` (a CDR with a statement line).
+    rating_status = models.CharField(
+        max_length=16, choices=CDRStatus.choices, default=CDRStatus.NEW
+    )
     reason = models.CharField(max_length=24, choices=CDRReason.choices, blank=True, default="")
     reason_detail = models.CharField(max_length=255, blank=True)
     payout_account = models.ForeignKey(
@@ -129,14 +184,8 @@ class CDR(FeeTermsFields):
     fee = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     payout = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
-    invoice = models.ForeignKey(
-        "Invoice",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="cdrs",
-        db_index=False,
-    )
+
+    objects = CDRManager()
 
     class Meta:
         verbose_name = "CDR"
@@ -147,15 +196,11 @@ class CDR(FeeTermsFields):
                 fields=["country_code", "party_id", "cdr_id"], name="cdr_unique_ocpi_id"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=CDRStatus.values), name="cdr_status_valid"
+                condition=Q(rating_status__in=[status.value for status in RATING_STATUSES]),
+                name="cdr_rating_status_valid",
             ),
             models.CheckConstraint(
-                condition=(Q(status="invoiced") & Q(invoice__isnull=False))
-                | (~Q(status="invoiced") & Q(invoice__isnull=True)),
-                name="cdr_invoiced_iff_on_statement",
-            ),
-            models.CheckConstraint(
-                condition=~Q(status="rated")
+                condition=~Q(rating_status="rated")
                 | (
                     Q(payout_account__isnull=False)
                     & Q(fee__isnull=False)
@@ -165,16 +210,16 @@ class CDR(FeeTermsFields):
                 name="cdr_rated_has_account_and_amounts",
             ),
             models.CheckConstraint(
-                condition=~Q(status="not_invoiceable") | ~Q(reason=""),
+                condition=~Q(rating_status="not_invoiceable") | ~Q(reason=""),
                 name="cdr_not_invoiceable_has_reason",
             ),
         ]
         indexes = [
             models.Index(fields=["-end_date_time", "-id"], name="cdr_newest_idx"),
             models.Index(
-                fields=["status", "reason", "-end_date_time"], name="cdr_status_reason_idx"
+                fields=["rating_status", "reason", "-end_date_time"], name="cdr_status_reason_idx"
             ),
-            models.Index(fields=["evse", "status", "reason"], name="cdr_evse_status_idx"),
+            models.Index(fields=["evse", "rating_status", "reason"], name="cdr_evse_status_idx"),
             # The CDR overview of one account, newest first (also serves account + status).
             models.Index(
                 fields=["payout_account", "-end_date_time", "-id"], name="cdr_account_newest_idx"
@@ -183,12 +228,6 @@ class CDR(FeeTermsFields):
             # The CDR overview sorts by amount (excl. VAT), ties newest first.
             models.Index(
                 fields=["total_cost_excl_vat", "-end_date_time", "-id"], name="cdr_amount_idx"
-            ),
-            # Statement lines in their order (lines page, CSV, discard, payout files).
-            models.Index(
-                fields=["invoice", "end_date_time", "id"],
-                condition=Q(invoice__isnull=False),
-                name="cdr_invoice_idx",
             ),
             models.Index(
                 fields=["credited_cdr"],
@@ -199,6 +238,43 @@ class CDR(FeeTermsFields):
 
     def __str__(self):
         return f"{self.country_code}*{self.party_id} {self.cdr_id}"
+
+    # DESIGN §7: `status` is `invoiced` while the CDR is on a statement, else its rating status.
+    # Querysets of `CDR.objects` carry it as an annotation (set through the setter below);
+    # otherwise it is looked up. Setting it sets the rating status (`invoiced` cannot be set:
+    # only an invoice run puts a CDR on a statement).
+
+    @property
+    def status(self) -> str:
+        if self.rating_status != CDRStatus.RATED:
+            return self.rating_status
+        on = self.__dict__.get("_on_statement")
+        if on is None:
+            on = self.pk is not None and StatementLine.objects.filter(cdr_id=self.pk).exists()
+        return CDRStatus.INVOICED if on else CDRStatus.RATED
+
+    @status.setter
+    def status(self, value: str) -> None:
+        if value == CDRStatus.INVOICED:
+            self.__dict__["_on_statement"] = True
+        else:
+            self.rating_status = value
+            self.__dict__["_on_statement"] = False
+
+    def get_status_display(self) -> str:
+        return CDRStatus(self.status).label
+
+    @property
+    def statement(self):
+        """The payout statement (Invoice) this CDR is on, or None."""
+        try:
+            return self.statement_line.invoice
+        except ObjectDoesNotExist:
+            return None
+
+    def refresh_from_db(self, *args, **kwargs):
+        self.__dict__.pop("_on_statement", None)
+        super().refresh_from_db(*args, **kwargs)
 
 
 class CDRRating(FeeTermsFields):

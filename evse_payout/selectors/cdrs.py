@@ -25,7 +25,7 @@ def cdr_for_page(pk: int) -> CDR:
         "payout_account",
         "assignment__assigned_by",
         "credited_cdr",
-        "invoice",
+        "statement_line__invoice",
     ).get(pk=pk)
 
 

@@ -32,7 +32,7 @@ def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
         row["evse"]: row
         for row in CDR.objects.filter(
             evse__in=[evse.pk for evse in evses],
-            status=CDRStatus.NOT_INVOICEABLE,
+            rating_status=CDRStatus.NOT_INVOICEABLE,
             reason=CDRReason.EVSE_UNASSIGNED,
         )
         .order_by()

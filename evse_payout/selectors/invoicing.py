@@ -144,8 +144,8 @@ def open_balance(account: PayoutAccount) -> Invoice | None:
 
 def invoice_lines(invoice: Invoice) -> QuerySet:
     return (
-        CDR.objects.filter(invoice=invoice)
-        .select_related("evse", "location", "credited_cdr__invoice")
+        CDR.objects.filter(statement_line__invoice=invoice)
+        .select_related("evse", "location", "credited_cdr__statement_line__invoice")
         .only(
             "cdr_id",
             "start_date_time",
@@ -162,7 +162,7 @@ def invoice_lines(invoice: Invoice) -> QuerySet:
             "payout",
             "credit",
             "credited_cdr__cdr_id",
-            "credited_cdr__invoice__number",
+            "credited_cdr__statement_line__invoice__number",
         )
         .order_by("end_date_time", "pk")
     )
@@ -202,7 +202,9 @@ class Unsettled:
 
 def unsettled_cdrs(account: PayoutAccount) -> Unsettled:
     """Count and payout of the account's rated, not yet invoiced CDRs (one query)."""
-    figures = CDR.objects.filter(
-        payout_account=account, status=CDRStatus.RATED, invoice__isnull=True
-    ).aggregate(count=Count("pk"), payout=Sum("payout", default=Decimal(0)))
+    figures = (
+        CDR.objects.with_status(CDRStatus.RATED)
+        .filter(payout_account=account)
+        .aggregate(count=Count("pk"), payout=Sum("payout", default=Decimal(0)))
+    )
     return Unsettled(figures["count"], figures["payout"], account.currency)

@@ -17,17 +17,16 @@ from django.db.models import BigIntegerField, Value
 from django.utils import timezone
 
 from ..models import (
-    CDR,
     CREDIT_NOTE_OF,
     AuditAction,
     CancelledStatementLine,
-    CDRStatus,
     Document,
     DocumentKind,
     DocumentNumberSequence,
     Invoice,
     InvoiceStatus,
     StatementCancellation,
+    StatementLine,
     SubCPO,
     VatStatus,
 )
@@ -366,7 +365,9 @@ def cancel_preview(*, invoice: Invoice) -> CancelPreview:
         raise CancelError(problem)
     documents = list(invoice.documents.filter(kind__in=list(CREDIT_NOTE_OF)).order_by("pk"))
     return CancelPreview(
-        invoice=invoice, documents=documents, cdr_count=CDR.objects.filter(invoice=invoice).count()
+        invoice=invoice,
+        documents=documents,
+        cdr_count=StatementLine.objects.filter(invoice=invoice).count(),
     )
 
 
@@ -381,15 +382,15 @@ def cancel_statement(*, invoice: Invoice, actor, reason: str = "") -> StatementC
         if problem:
             raise CancelError(problem + " Nothing was changed.")
         now = timezone.now()
-        lines = CDR.objects.filter(invoice=locked)
+        lines = StatementLine.objects.filter(invoice=locked)
         insert_select(
             CancelledStatementLine,
             ["invoice", "cdr", "fee", "payout"],
             lines.order_by().values_list(
-                Value(locked.pk, output_field=BigIntegerField()), "pk", "fee", "payout"
+                Value(locked.pk, output_field=BigIntegerField()), "cdr", "cdr__fee", "cdr__payout"
             ),
         )
-        released = lines.update(invoice=None, status=CDRStatus.RATED)
+        released, _ = lines.delete()
         credit_notes = credit_statement_documents(
             invoice=locked, actor=actor, issued_on=timezone.localdate(now)
         )

@@ -1,16 +1,17 @@
 """Invoice runs (R6): draft payout statements per account, what was left out and why, finalize, discard.
 
 A run is set-based and its number of queries depends neither on the number of CDRs nor on the
-number of accounts: one `UPDATE … FROM` puts every taken CDR on its account's statement, one
+number of accounts: one `INSERT … SELECT` puts every taken CDR on its account's statement (a
+narrow `StatementLine` row per CDR; the CDR rows themselves are not written), one
 `GROUP BY` sums all statements, and what was left out is recorded compactly by one
 `INSERT … SELECT … GROUP BY` (count and amount per reason, account and currency; the CDRs
 themselves are found again by the same rule, `left_out_cdrs`). Lines
 keep their 4 decimals; each statement figure is the exact sum rounded once to the currency's minor
 unit (`money.round_sum`). Nothing proportional to the number of CDRs is held in memory.
 
-Where the time goes (issue 6): the UPDATE writes a new version of every taken CDR row and an entry
-in each index of the CDR table that the row is in (an index on `status` or `invoice` rules out
-PostgreSQL's HOT updates), so the CDR table keeps only the indexes pages and services use.
+Where the time went (issues 6 and 14): membership used to be a column of the CDR row, and the run
+rewrote every taken CDR row with an entry in each of its indexes (~75 % of a run). Now a CDR's
+`status` reads `invoiced` because it has a line, so taking a CDR writes one narrow row.
 
 Which CDRs a run takes: `rated`, not on a statement, ended before the cutoff (00:00 in
 settings.BUSINESS_TIME_ZONE), and the
@@ -35,10 +36,12 @@ statement. A statement whose payable amount (net payout plus the balance brought
 or below the account's minimum payout is finalized as carried forward and brought forward into the
 account's next statement. Finalize freezes the payee and fee terms onto the statement.
 
-Exactly once: `CDR.invoice` is one foreign key, so a CDR is on at most one statement; each run
-holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
-transaction, so a second run waits and then finds the CDRs taken; and the UPDATE re-checks
-`invoice IS NULL AND status = 'rated'`.
+Exactly once: a statement line's primary key is its CDR, so a CDR is on at most one statement;
+each run holds a row lock on the invoicing lock row (InvoiceNumberSequence year 0) for its whole
+transaction, so a second run waits and then finds the CDRs taken. Whatever changes the rating of
+a stored CDR (re-rate, `rate_cdr`) holds the same row in share mode (`hold_rating_lock`), so no
+rating changes under a run: the run reads each CDR's rating once and puts it on a statement
+without writing the CDR row.
 """
 
 from collections import defaultdict
@@ -52,13 +55,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
-    Case,
-    CharField,
     Count,
-    DateTimeField,
     Exists,
     F,
-    FilteredRelation,
     Max,
     Min,
     OuterRef,
@@ -66,16 +65,11 @@ from django.db.models import (
     QuerySet,
     Sum,
     Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import (
-    CDR,
-    Assignment,
     AuditAction,
-    CDRRating,
     CDRReason,
     CDRStatus,
     Invoice,
@@ -85,6 +79,8 @@ from ..models import (
     InvoiceRunExclusion,
     InvoiceStatus,
     PayoutAccount,
+    RunScope,
+    StatementLine,
 )
 from ..money import round_sum
 from .audit import actor_label, record_audit_event
@@ -96,9 +92,9 @@ from .documents import (
     master_data_message,
     master_data_problems,
 )
+from .locks import lock_invoicing
+from .run_scope import create_scope, drop_scope, hold, looked_at
 
-# The InvoiceNumberSequence row of "year 0" is never a real year: runs lock it to run one at a time.
-RUN_LOCK_YEAR = 0
 # The Invoice fields a run fills from its lines.
 STATEMENT_TOTALS = (
     "cdr_count",
@@ -204,61 +200,6 @@ def run_cutoff_instant(run: InvoiceRun) -> datetime:
     return datetime.combine(run.cutoff, time.min, tzinfo=ZoneInfo(run.time_zone))
 
 
-def _open_assignment():
-    return Assignment.objects.filter(evse=OuterRef("evse"), unassigned_at__isnull=True)
-
-
-@dataclass(frozen=True)
-class _Candidates:
-    """The rated CDRs a run looks at, and which of them it takes."""
-
-    pending: QuerySet
-    eligible: Q
-
-
-def _eligibility() -> Q:
-    """Which of the pending CDRs a run takes."""
-    same_account = Exists(_open_assignment().filter(payout_account=OuterRef("payout_account")))
-    account_currency = Exists(
-        PayoutAccount.objects.filter(pk=OuterRef("payout_account"), currency=OuterRef("currency"))
-    )
-    # A credit reverses money owed to the account its original was rated for, wherever the EVSE
-    # is assigned now (its EVSE may even be unknown): it follows the account, not the assignment.
-    return (Q(credit=True) | same_account) & account_currency
-
-
-def _candidates(cutoff: date, *, account: PayoutAccount | None = None) -> _Candidates:
-    pending = CDR.objects.filter(
-        status=CDRStatus.RATED, invoice__isnull=True, end_date_time__lt=cutoff_instant(cutoff)
-    ).order_by()
-    if account is not None:
-        pending = pending.filter(payout_account=account)
-    return _Candidates(pending=pending, eligible=_eligibility())
-
-
-def _left_out_reason() -> Case:
-    """Why a CDR is left out ("" if a run would take it): a not invoiceable CDR for its own
-    reason; a rated one as `_eligibility` decides, from joins (an EVSE has one open assignment),
-    not correlated subqueries: their per-row cost estimates are far off, and where JIT is on (the
-    bench's settings) PostgreSQL compiled this query for ~2 s at small scale."""
-    charge = Q(credit=False)
-    no_open_assignment = Q(open_assignment__pk__isnull=True)
-    return Case(
-        When(status=CDRStatus.NOT_INVOICEABLE, then=F("reason")),
-        When(charge & no_open_assignment, then=Value(CDRReason.EVSE_UNASSIGNED.value)),
-        When(
-            charge & ~Q(open_assignment__payout_account=F("payout_account")),
-            then=Value(CDRReason.ASSIGNMENT_CHANGED.value),
-        ),
-        When(
-            ~Q(payout_account__currency=F("currency")),
-            then=Value(CDRReason.CURRENCY_MISMATCH.value),
-        ),
-        default=Value(""),
-        output_field=CharField(),
-    )
-
-
 def left_out_cdrs(run: InvoiceRun) -> QuerySet:
     """The CDRs the run left out, by the rule the run applied, on today's data; each annotated
     with `left_out_reason`.
@@ -269,87 +210,21 @@ def left_out_cdrs(run: InvoiceRun) -> QuerySet:
     CDRs and those the run itself made not invoiceable (rated at the run's start). A CDR re-rated
     since the run shows under its reason of today.
     """
-    cdrs = CDR.objects.filter(
-        end_date_time__lt=run_cutoff_instant(run),
-        invoice__isnull=True,
-        status__in=[CDRStatus.RATED, CDRStatus.NOT_INVOICEABLE],
-    )
-    if run.payout_account_id is not None:
-        cdrs = cdrs.filter(
-            Q(payout_account=run.payout_account_id)
-            | Q(status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
-        )
-    open_assignment = FilteredRelation(
-        "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
-    )
-    return cdrs.annotate(
-        open_assignment=open_assignment, left_out_reason=_left_out_reason()
-    ).exclude(left_out_reason="")
-
-
-def _record_exclusions(run: InvoiceRun) -> None:
-    """What the run left out, as one row per reason, account and currency (count and amount):
-    one `INSERT … SELECT … GROUP BY`, after the run has taken and held back its CDRs."""
-    rows = (
-        left_out_cdrs(run)
-        .order_by()
-        .values("left_out_reason", "payout_account", "currency")
-        .annotate(cdrs=Count("pk"), amount=Sum("total_cost_excl_vat"))
-        .values_list(
-            Value(run.pk, output_field=BigIntegerField()),
-            "left_out_reason",
-            "payout_account",
-            "currency",
-            "cdrs",
-            "amount",
-        )
-    )
-    insert_select(
-        InvoiceRunExclusion,
-        ["run", "reason", "payout_account", "currency", "cdr_count", "amount_excl_vat"],
-        rows,
+    held_by_run = Q(rating_status=CDRStatus.NOT_INVOICEABLE, rated_at=run.created_at)
+    return looked_at(run, cutoff=run_cutoff_instant(run), also=held_by_run).exclude(
+        left_out_reason=""
     )
 
 
-def _hold(*, cdrs: QuerySet, reason: str, detail: str, now: datetime, actor, actor_name) -> None:
-    """The rated CDRs of `cdrs` become not invoiceable with `reason`, with a rating history row."""
-    cdrs.filter(status=CDRStatus.RATED, invoice__isnull=True).update(
-        status=CDRStatus.NOT_INVOICEABLE,
-        reason=reason,
-        reason_detail=detail,
-        payout_account=None,
-        assignment=None,
-        fee=None,
-        payout=None,
-        terms_commission_percent=None,
-        terms_fee_per_kwh=None,
-        terms_fee_per_session=None,
-        terms_currency="",
-        rated_at=now,
-    )
-    marked = CDR.objects.filter(
-        status=CDRStatus.NOT_INVOICEABLE, reason=reason, rated_at=now
-    ).order_by()
-    history = marked.values_list(
-        "pk",
-        Value(now, output_field=DateTimeField()),
-        Value(actor.pk if actor else None, output_field=BigIntegerField()),
-        Value(actor_name or actor_label(actor), output_field=CharField()),
-        "status",
-        "reason",
-        "reason_detail",
-    )
-    insert_select(
-        CDRRating,
-        ["cdr", "at", "actor", "actor_label", "status", "reason", "reason_detail"],
-        history,
-    )
+# The steps of a run, in order: each reads the run's scope (`services.run_scope`), not the CDRs.
 
 
-def _mark_unassigned(*, run: InvoiceRun, pending: QuerySet, now: datetime, actor, actor_name):
+def _hold_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) -> None:
     """Charges whose EVSE has no open assignment become not invoiceable (`evse_unassigned`)."""
-    _hold(
-        cdrs=pending.filter(~Exists(_open_assignment()), credit=False),
+    hold(
+        RunScope.objects.filter(
+            reason=CDRReason.EVSE_UNASSIGNED, rating_status=CDRStatus.RATED, credit=False
+        ),
         reason=CDRReason.EVSE_UNASSIGNED,
         detail=(
             f"The EVSE was unassigned after rating, so invoice run {run.pk} left this CDR out — "
@@ -361,41 +236,45 @@ def _mark_unassigned(*, run: InvoiceRun, pending: QuerySet, now: datetime, actor
     )
 
 
-def _take_onto_statements(*, run: InvoiceRun, eligible: QuerySet) -> int:
-    """Put every eligible CDR on its account's statement of the run: one UPDATE for all accounts.
+def _taken(*, credit: bool) -> QuerySet:
+    return RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED, credit=credit)
 
-    `eligible` is used as `id IN (SELECT id …)`, its own SQL, so no query internals are needed;
-    it re-checks `status = 'rated' AND invoice IS NULL`, so a CDR changed since it was looked at is
-    not taken. Returns how many CDRs were taken.
-    """
+
+def _take_onto_statements(*, run: InvoiceRun, rows: QuerySet) -> int:
+    """Put the CDRs of these scope rows on their account's statement of the run: one
+    `INSERT … SELECT` of statement lines for all accounts; the CDR rows are not written.
+    Returns how many were taken."""
     quote = connection.ops.quote_name
-    cdr_table = quote(CDR._meta.db_table)
-    subquery, params = eligible.order_by().values("pk").query.sql_with_params()
+    subquery, params = (
+        rows.order_by()
+        .annotate(taken_cdr=F("cdr"), taken_account=F("payout_account"))
+        .values_list("taken_cdr", "taken_account")
+        .query.sql_with_params()
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {cdr_table} SET {quote('invoice_id')} = statement.{quote('id')}, "
-            f"{quote('status')} = %s "
-            f"FROM {quote(Invoice._meta.db_table)} statement "
-            f"WHERE statement.{quote('run_id')} = %s "
-            f"AND statement.{quote('payout_account_id')} = {cdr_table}.{quote('payout_account_id')} "
-            f"AND {cdr_table}.{quote('id')} IN ({subquery})",
-            [CDRStatus.INVOICED, run.pk, *params],
+            f"INSERT INTO {quote(StatementLine._meta.db_table)} "
+            f"({quote('cdr_id')}, {quote('invoice_id')}) "
+            f"SELECT taken.taken_cdr, statement.{quote('id')} "
+            f"FROM ({subquery}) taken "
+            f"JOIN {quote(Invoice._meta.db_table)} statement "
+            f"ON statement.{quote('run_id')} = %s "
+            f"AND statement.{quote('payout_account_id')} = taken.taken_account",
+            [*params, run.pk],
         )
         return cursor.rowcount
 
 
 def _take_credits_and_hold_the_rest(
-    *, run: InvoiceRun, pending: QuerySet, now: datetime, actor, actor_name: str
+    *, run: InvoiceRun, now: datetime, actor, actor_name: str
 ) -> int:
     """Credits follow their original: taken when it is on a statement (of this run or an earlier
     one), else held as `original_not_invoiced`. Returns how many were taken."""
-    original_on_statement = Exists(
-        CDR.objects.filter(pk=OuterRef("credited_cdr"), invoice__isnull=False)
-    )
-    credits = pending.filter(credit=True)
-    taken = _take_onto_statements(run=run, eligible=credits.filter(original_on_statement))
-    _hold(
-        cdrs=credits.filter(~original_on_statement),
+    original_on_statement = Exists(StatementLine.objects.filter(cdr=OuterRef("credited_cdr")))
+    credits = _taken(credit=True)
+    taken = _take_onto_statements(run=run, rows=credits.filter(original_on_statement))
+    hold(
+        credits.filter(~original_on_statement),
         reason=CDRReason.ORIGINAL_NOT_INVOICED,
         detail=(
             f"Invoice run {run.pk} held back this credit's original, so it held the credit too — "
@@ -408,32 +287,32 @@ def _take_credits_and_hold_the_rest(
     return taken
 
 
-def _statement_totals(run: InvoiceRun) -> dict[int, dict]:
-    """Each statement's totals in one GROUP BY: the exact sums of its lines, each rounded once."""
-    excl = F("total_cost_excl_vat")
-    incl = Coalesce("total_cost_incl_vat", "total_cost_excl_vat")
+def _statement_totals(statement_of: dict[int, int]) -> dict[int, dict]:
+    """Each statement's totals in one GROUP BY of the CDRs the run took (the scope rows still
+    without a reason): the exact sums of its lines, each rounded once. `statement_of` maps an
+    account to its draft statement."""
     rows = (
-        CDR.objects.filter(invoice__run=run)
+        RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED)
         .order_by()
-        .values("invoice", "invoice__currency")
+        .values("payout_account", "currency")
         .annotate(
             count=Count("pk"),
-            excl=Sum(excl),
-            incl=Sum(incl),
+            excl=Sum("excl_vat"),
+            incl=Sum("incl_vat"),
             fees=Sum("fee"),
             payout=Sum("payout"),
-            credits=Sum(excl, filter=Q(credit=True), default=Decimal(0)),
+            credits=Sum("excl_vat", filter=Q(credit=True), default=Decimal(0)),
             start=Min("start_date_time"),
             end=Max("end_date_time"),
         )
     )
     totals = {}
     for row in rows:
-        currency = row["invoice__currency"]
+        currency = row["currency"]
         excl_total = round_sum(row["excl"], currency)
         incl_total = round_sum(row["incl"], currency)
         net_payout = round_sum(row["payout"], currency)
-        totals[row["invoice"]] = {
+        totals[statement_of[row["payout_account"]]] = {
             "cdr_count": row["count"],
             "total_excl_vat": excl_total,
             "total_vat": incl_total - excl_total,
@@ -446,6 +325,31 @@ def _statement_totals(run: InvoiceRun) -> dict[int, dict]:
             "period_end": row["end"],
         }
     return totals
+
+
+def _record_exclusions(run: InvoiceRun) -> None:
+    """What the run left out, as one row per reason, account and currency (count and amount):
+    one `INSERT … SELECT … GROUP BY` of the scope rows with a reason, after the run has taken and
+    held back its CDRs."""
+    rows = (
+        RunScope.objects.exclude(reason="")
+        .order_by()
+        .values("reason", "payout_account", "currency")
+        .annotate(cdrs=Count("pk"), amount=Sum("excl_vat"))
+        .values_list(
+            Value(run.pk, output_field=BigIntegerField()),
+            "reason",
+            "payout_account",
+            "currency",
+            "cdrs",
+            "amount",
+        )
+    )
+    insert_select(
+        InvoiceRunExclusion,
+        ["run", "reason", "payout_account", "currency", "cdr_count", "amount_excl_vat"],
+        rows,
+    )
 
 
 def line_amounts(currency, excl_vat, incl_vat, fee, payout) -> dict[str, Decimal]:
@@ -480,10 +384,6 @@ def _exclusion_summary(run: InvoiceRun) -> list[ExclusionSummary]:
     ]
 
 
-def _lock_invoicing() -> None:
-    InvoiceNumberSequence.objects.select_for_update().get_or_create(year=RUN_LOCK_YEAR)
-
-
 # The steps of a run, in order.
 
 
@@ -502,13 +402,15 @@ def _kind(account: PayoutAccount) -> str:
     return InvoiceKind.STATEMENT if account.holder_id else InvoiceKind.REVENUE_REPORT
 
 
-def _create_drafts(*, run: InvoiceRun, pending: QuerySet, now) -> dict[int, PayoutAccount]:
-    """A draft for every account with a pending CDR (the account index answers that per account);
-    the ones that end up with no line are deleted again by `_fill_statements`."""
+def _create_drafts(*, run: InvoiceRun, now) -> dict[int, PayoutAccount]:
+    """A draft for every account with a CDR to take; the ones that end up with no line (their
+    credits were held back) are deleted again by `_fill_statements`."""
     accounts = {
         account.pk: account
         for account in PayoutAccount.objects.filter(
-            Exists(pending.filter(payout_account=OuterRef("pk")))
+            pk__in=RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED).values(
+                "payout_account"
+            )
         ).order_by("name", "pk")
     }
     Invoice.objects.bulk_create(
@@ -539,8 +441,8 @@ def _open_balances(account_pks) -> dict[int, Invoice]:
 
 def _fill_statements(run: InvoiceRun) -> list[Invoice]:
     """Set each draft's totals, bring forward its account's open balance, delete empty drafts."""
-    totals = _statement_totals(run)
     invoices = list(run.invoices.order_by("pk"))
+    totals = _statement_totals({invoice.payout_account_id: invoice.pk for invoice in invoices})
     filled = [invoice for invoice in invoices if invoice.pk in totals]
     balances = _open_balances([i.payout_account_id for i in filled if not i.is_revenue_report])
     for invoice in filled:
@@ -608,6 +510,22 @@ def _close_run(*, run: InvoiceRun, statements, exclusions, actor, label) -> None
     )
 
 
+# A run reports its progress after each of its steps: read the scope; hold back and draft; take
+# the charges; take the credits; sum the statements; count what was left out and close the run.
+RUN_STEPS = 6
+
+
+class _Steps:
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.done = 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(self.done, RUN_STEPS)
+
+
 def run_invoicing(
     *,
     cutoff: date,
@@ -622,35 +540,37 @@ def run_invoicing(
     `account` limits the run to that account's CDRs (settling an account before deactivating it).
     A dry run does exactly the same work and rolls it back, so its figures are the real run's;
     it does not take the invoicing lock.
-    `progress(advanced, total)` is called once the CDRs are on their statements.
+    `progress(done, total)` is called after each of the run's RUN_STEPS steps.
 
-    The number of queries does not depend on the number of CDRs or accounts: the CDRs left out are
-    recorded with `INSERT … SELECT`, statements are filled by `UPDATE … FROM` (charges, then the
-    credits that follow them), and all statement totals come from one `GROUP BY`.
+    The number of queries depends neither on the number of CDRs nor on the number of accounts,
+    and the CDR table is read once: into the run's scope (`services.run_scope`), from which the
+    run holds back, takes (`INSERT … SELECT` of statement lines: charges, then the credits that
+    follow them), sums (one `GROUP BY`) and counts what it left out (one `INSERT … SELECT`).
     """
+    step = _Steps(progress)
     with transaction.atomic():
         if not dry_run:
             # The preview reads without the lock: it writes nothing, so it never waits for a run.
-            _lock_invoicing()
+            lock_invoicing()
         now = timezone.now()
         label = actor_name or actor_label(actor)
         run = _start_run(cutoff=cutoff, account=account, now=now, actor=actor, label=label)
-        candidates = _candidates(cutoff, account=account)
-        _mark_unassigned(
-            run=run, pending=candidates.pending, now=now, actor=actor, actor_name=label
-        )
-        accounts = _create_drafts(run=run, pending=candidates.pending, now=now)
-        eligible = candidates.pending.filter(candidates.eligible)
-        taken = _take_onto_statements(run=run, eligible=eligible.filter(credit=False))
-        taken += _take_credits_and_hold_the_rest(
-            run=run, pending=eligible, now=now, actor=actor, actor_name=label
-        )
-        if progress:
-            progress(taken, taken)
+        create_scope(run, cutoff=run_cutoff_instant(run))
+        step()
+        _hold_unassigned(run=run, now=now, actor=actor, actor_name=label)
+        accounts = _create_drafts(run=run, now=now)
+        step()
+        _take_onto_statements(run=run, rows=_taken(credit=False))
+        step()
+        _take_credits_and_hold_the_rest(run=run, now=now, actor=actor, actor_name=label)
+        step()
         statements = _statement_summaries(_fill_statements(run), accounts)
+        step()
         _record_exclusions(run)
         exclusions = _exclusion_summary(run)
+        drop_scope()
         _close_run(run=run, statements=statements, exclusions=exclusions, actor=actor, label=label)
+        step()
         if dry_run:
             transaction.set_rollback(True)
     return InvoiceRunSummary(
@@ -840,7 +760,7 @@ def discard_invoice(*, invoice: Invoice, actor) -> int:
     brought forward is open again. Returns how many CDRs were released."""
     with transaction.atomic():
         locked = _locked_draft(invoice, "discarded")
-        released = CDR.objects.filter(invoice=locked).update(invoice=None, status=CDRStatus.RATED)
+        released, _ = StatementLine.objects.filter(invoice=locked).delete()
         locked.status = InvoiceStatus.DISCARDED
         locked.discarded_at = timezone.now()
         locked.discarded_by = actor

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from ..models import ACTIVE_STATES, Job, JobKind, JobState
@@ -145,6 +145,13 @@ class JobProgress:
         self.done = 0
         self.total: int | None = None
         self.last_write = clock()
+        # Started outside any transaction (a worker): progress written inside the service's own
+        # transaction goes through a second connection (see `_write_beside`). Started inside one
+        # (a test's), the job row is not visible to another connection, so it is written here.
+        self._may_write_beside = (
+            connection.vendor == "postgresql" and not connection.in_atomic_block
+        )
+        self._beside = None
 
     def start(self, total: int | None) -> None:
         self.total = total
@@ -168,10 +175,31 @@ class JobProgress:
             raise JobCancelled
 
     def _write(self) -> None:
-        Job.objects.filter(pk=self.job.pk).update(
-            done=self.done, total=self.total, progress_at=timezone.now()
-        )
+        if self._may_write_beside and connection.in_atomic_block:
+            self._write_beside()
+        else:
+            Job.objects.filter(pk=self.job.pk).update(
+                done=self.done, total=self.total, progress_at=timezone.now()
+            )
         self.last_write = self.clock()
+
+    def _write_beside(self) -> None:
+        """Inside the service's transaction (an invoice run is one), progress written on its own
+        connection would stay unseen until the end: it is written on a second connection, in
+        autocommit, so the job page shows it at once."""
+        if self._beside is None:
+            self._beside = connections.create_connection(connection.alias)
+        table = connection.ops.quote_name(Job._meta.db_table)
+        with self._beside.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET done = %s, total = %s, progress_at = %s WHERE id = %s",
+                [self.done, self.total, timezone.now(), self.job.pk],
+            )
+
+    def close(self) -> None:
+        if self._beside is not None:
+            self._beside.close()
+            self._beside = None
 
 
 def _finish(job: Job, state: JobState, **fields) -> None:
@@ -266,6 +294,8 @@ def unit_of(job: Job) -> str:
         JobKind.IMPORT_CDRS: "bytes of the file",
         JobKind.IMPORT_LOCATIONS: "bytes of the file",
         JobKind.DOCUMENTS_BUNDLE: "statements",
+        JobKind.INVOICE_RUN: "steps of the run",
+        JobKind.INVOICE_PREVIEW: "steps of the run",
     }.get(job.kind, "CDRs")
 
 
@@ -302,6 +332,7 @@ def execute_job(*, job_id: int) -> None:
         else:
             _finish(job, JobState.DONE, done=progress.total or progress.done, result=result)
         finally:
+            progress.close()
             _drop_upload(job)
 
 

@@ -69,7 +69,7 @@ def statement_lines(invoice: Invoice):
             .values_list(*(name if name in kept else f"cdr__{name}" for name in LINE_FIELDS))
         )
     return (
-        CDR.objects.filter(invoice=invoice)
+        CDR.objects.filter(statement_line__invoice=invoice)
         .order_by("end_date_time", "pk")
         .values_list(*LINE_FIELDS)
     )

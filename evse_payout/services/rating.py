@@ -62,12 +62,14 @@ from ..models import (
     CDRStatus,
     EVSEStatus,
     PayoutAccount,
+    StatementLine,
 )
 from ..money import FeeTerms, fee_parts, format_money
 from ..payloads.ocpi import END_BEFORE_START, NEGATIVE_ENERGY, broken_content_rule
 from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
+from .locks import hold_rating_lock
 
 MAX_ENERGY_KWH = Decimal("1000")
 # A peer's clock may run slightly ahead of ours; a CDR ending within this margin is not "future".
@@ -488,7 +490,7 @@ def _credited_elsewhere(originals: Sequence[dict], cdrs: Sequence) -> dict[int, 
         CDR.objects.filter(
             credited_cdr__in=[row["pk"] for row in originals],
             credit=True,
-            status__in=RATED_STATES,
+            rating_status=CDRStatus.RATED,  # rated or invoiced: an invoiced CDR's rating is rated
         )
         .exclude(pk__in=[cdr.pk for cdr in cdrs if cdr.pk is not None])
         .order_by()
@@ -694,7 +696,7 @@ _CDR_RATING_COLUMNS = (
     ("id", "bigint"),
     ("evse_id", "bigint"),
     ("credited_cdr_id", "bigint"),
-    ("status", "text"),
+    ("rating_status", "text"),
     ("reason", "text"),
     ("reason_detail", "text"),
     ("payout_account_id", "bigint"),
@@ -809,27 +811,24 @@ def _write_changed(
     )
 
 
-def _is_invoiced(cdr: CDR) -> bool:
-    return cdr.status == CDRStatus.INVOICED or cdr.invoice_id is not None
-
-
 def rate_cdr(*, cdr: CDR, actor=None, actor_name: str = "") -> CDR:
     """Rate one stored CDR (R5) in the caller's transaction; saves it and records the rating.
 
     An invoiced CDR is returned unchanged; so is a CDR whose rating does not change (no write,
-    no history row). The CDR row is locked first so an invoice run cannot take it meanwhile.
+    no history row). The rating lock is held first, so no invoice run takes the CDR meanwhile.
     """
     with transaction.atomic():
+        hold_rating_lock()
         current = (
             CDR.objects.select_for_update(no_key=True, of=("self",))
             .filter(pk=cdr.pk)
-            .values_list("status", "invoice_id")
+            .values_list("status", flat=True)
             .first()
         )
         if current is None:
             raise CDR.DoesNotExist(f"CDR {cdr.pk} does not exist.")
-        cdr.status, cdr.invoice_id = current
-        if _is_invoiced(cdr):
+        cdr.status = current
+        if current == CDRStatus.INVOICED:
             return cdr
         now = timezone.now()
         (rating,) = rate_batch([cdr], now=now)
@@ -850,7 +849,7 @@ def apply_rating(cdr, rating: Rating, now: datetime) -> None:
         cdr.evse_id = rating.evse.pk
     if rating.original is not None and rating.original.pk is not None:
         cdr.credited_cdr_id = rating.original.pk
-    cdr.status = outcome.status
+    cdr.rating_status = outcome.status
     cdr.reason = outcome.reason
     cdr.reason_detail = outcome.reason_detail
     cdr.payout_account_id = rating.account_pk
@@ -900,27 +899,34 @@ class _StoredCDR(NamedTuple):
     terms_currency: str
 
 
-_STORED_COLUMNS = ("id",) + _StoredCDR._fields[1:]
+# The stored row: `status` is read from `rating_status` (the batch holds no CDR on a statement).
+_STORED_COLUMNS = tuple(
+    {"pk": "id", "status": "rating_status"}.get(name, name) for name in _StoredCDR._fields
+)
 _JOINED_COLUMNS = ("evse__evse_id", "open_assignment__pk", "open_assignment__payout_account_id")
 
 
 @dataclass
 class _Batch:
-    cdrs: list[_StoredCDR]
+    cdrs: list[_StoredCDR]  # those not on a statement: the ones re-rated
     evses: dict[int, _EVSE]
     assignments: dict[int, tuple[int, int]]
+    looked_at: int = 0
+    last_pk: int = 0
 
 
 def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
-    """The next `size` not-invoiced CDRs of `cdrs` by primary key after `after`, locked if `lock`,
-    with their EVSE's EVSE ID and open assignment joined in.
+    """The next `size` CDRs of `cdrs` by primary key after `after`, locked if `lock`, with their
+    EVSE's EVSE ID and open assignment joined in; those on a statement are then left aside.
 
-    One query: invoiced CDRs are excluded in the locking query itself; only the CDR rows are
-    locked. Joining saves the two lookups by thousands of ids that `rate_batch` would make.
+    Two queries: the locking one (only the CDR rows are locked; joining saves the two lookups by
+    thousands of ids that `rate_batch` would make), then the statement lines of the batch's key
+    range. Statement lines are not joined into the locking query: with the line table's
+    statistics out of date (after a large rolled-back run) PostgreSQL took that anti-join to
+    match one row and nested a scan of all open assignments in it — 76 s for one batch.
     """
     query = (
-        cdrs.filter(pk__gt=after, invoice__isnull=True)
-        .exclude(status=CDRStatus.INVOICED)
+        cdrs.filter(pk__gt=after)
         .annotate(
             open_assignment=FilteredRelation(
                 "evse__assignments", condition=Q(evse__assignments__unassigned_at__isnull=True)
@@ -932,7 +938,18 @@ def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
         query = query.select_for_update(no_key=True, of=("self",))
     batch = _Batch(cdrs=[], evses={}, assignments={})
     width = len(_STORED_COLUMNS)
-    for row in query.values_list(*_STORED_COLUMNS, *_JOINED_COLUMNS)[:size]:
+    rows = list(query.values_list(*_STORED_COLUMNS, *_JOINED_COLUMNS)[:size])
+    if not rows:
+        return batch
+    batch.looked_at, batch.last_pk = len(rows), rows[-1][0]
+    on_statement = set(
+        StatementLine.objects.filter(
+            cdr_id__gte=rows[0][0], cdr_id__lte=batch.last_pk
+        ).values_list("cdr_id", flat=True)
+    )
+    for row in rows:
+        if row[0] in on_statement:
+            continue
         cdr = _StoredCDR._make(row[:width])
         batch.cdrs.append(cdr)
         evse_code, assignment_pk, account_pk = row[width:]
@@ -969,13 +986,15 @@ def _rerate_batch(
     dry_run: bool,
     actor,
     actor_name,
-) -> list[_StoredCDR]:
+) -> _Batch:
     """One batch in its own transaction: load and lock, rate, count, write what changed."""
     with transaction.atomic():
+        if not dry_run:
+            hold_rating_lock()
         loaded = _next_batch(cdrs, after=after, size=size, lock=not dry_run)
         batch = loaded.cdrs
         if not batch:
-            return batch
+            return loaded
         now = timezone.now()
         ratings = rate_batch(
             batch, now=now, known_evses=loaded.evses, known_assignments=loaded.assignments
@@ -988,7 +1007,7 @@ def _rerate_batch(
             _count(summary, cdr, rating.outcome, rating.account_pk)
         if not dry_run:
             _write_changed(changed, now=now, actor=actor, actor_name=actor_name)
-    return batch
+    return loaded
 
 
 def _record_rerate(summary: RerateSummary, *, actor, actor_name: str) -> None:
@@ -1035,7 +1054,7 @@ def rerate_cdrs(
     summary = RerateSummary(dry_run=dry_run)
     last_pk = 0
     while True:
-        batch = _rerate_batch(
+        loaded = _rerate_batch(
             cdrs,
             after=last_pk,
             size=batch_size,
@@ -1044,14 +1063,14 @@ def rerate_cdrs(
             actor=actor,
             actor_name=actor_name,
         )
-        if not batch:
+        if not loaded.looked_at:
             break
-        last_pk = batch[-1].pk
+        last_pk = loaded.last_pk
         if progress is not None:
-            progress(len(batch))
+            progress(len(loaded.cdrs))
         # PostgreSQL locks below the LIMIT (Limit → LockRows → scan): a row skipped because it
         # changed while we waited for its lock does not shorten the batch, so short means done.
-        if len(batch) < batch_size:
+        if loaded.looked_at < batch_size:
             break
     if not dry_run:
         _record_rerate(summary, actor=actor, actor_name=actor_name)

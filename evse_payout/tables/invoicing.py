@@ -171,11 +171,10 @@ class InvoiceLineTable(tables.Table):
         original = record.credited_cdr
         if original is None:
             return format_html("{} (credit)", value)
-        if original.invoice_id and original.invoice.number:
+        statement = original.statement
+        if statement is not None and statement.number:
             # A credit of an original on an earlier, final statement names that statement.
-            return format_html(
-                "{} (credit of {} on {})", value, original.cdr_id, original.invoice.number
-            )
+            return format_html("{} (credit of {} on {})", value, original.cdr_id, statement.number)
         return format_html("{} (credit of {})", value, original.cdr_id)
 
     def render_total_energy(self, value):

@@ -79,7 +79,7 @@ def _status_tabs(request) -> list[dict]:
         query = others.copy()
         if status:
             query["status"] = status
-        count, exact = capped_count(matching.filter(status=status) if status else matching)
+        count, exact = capped_count(matching.with_status(status) if status else matching)
         tabs.append(
             {
                 "label": label,
@@ -138,7 +138,7 @@ def cdr_rerate(request):
     if cdrs is None:
         messages.error(request, "The filters are not valid any more; correct them and try again.")
         return redirect(back)
-    count = cdrs.exclude(status=CDRStatus.INVOICED).filter(invoice__isnull=True).count()
+    count = cdrs.not_on_statement().count()
     if count == 0:
         messages.warning(
             request,
@@ -205,12 +205,10 @@ def cdr_detail(request, pk):
         "cpo_own_label": CPO_OWN_LABEL,
         "raw_json": json.dumps(cdr.raw, indent=2, ensure_ascii=False, sort_keys=False),
         "evse_url": _reverse_or_none("evse_detail", cdr.evse_id) if cdr.evse_id else None,
-        "invoice_url": _reverse_or_none("invoice_detail", cdr.invoice_id)
-        if cdr.invoice_id
+        "invoice_url": _reverse_or_none("invoice_detail", cdr.statement.pk)
+        if cdr.statement
         else None,
-        "can_rerate": request.user.has_perm(RERATE_PERM)
-        and cdr.status != CDRStatus.INVOICED
-        and cdr.invoice_id is None,
+        "can_rerate": request.user.has_perm(RERATE_PERM) and cdr.status != CDRStatus.INVOICED,
     }
     return render(request, "evse_payout/cdr_detail.html", context)
 

@@ -13,6 +13,7 @@ from evse_payout.models import (
     InvoiceKind,
     InvoiceRun,
     InvoiceStatus,
+    StatementLine,
     VatStatus,
 )
 from tests.factories import (
@@ -105,12 +106,13 @@ def add_lines(invoice: Invoice, count: int, *, excl, fee) -> list:
             total_cost_incl_vat=excl(i),
             fee=fee(i),
             payout=excl(i) - fee(i),
-            status=CDRStatus.INVOICED,
+            status=CDRStatus.RATED,
             payout_account=invoice.payout_account,
-            invoice=invoice,
         )
         for i in range(1, count + 1)
     ]
     invoice.cdr_count += count
     invoice.save(update_fields=["cdr_count"])
-    return CDR.objects.bulk_create(cdrs)
+    created = CDR.objects.bulk_create(cdrs)
+    StatementLine.objects.bulk_create(StatementLine(cdr=cdr, invoice=invoice) for cdr in created)
+    return created

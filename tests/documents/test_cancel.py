@@ -60,7 +60,7 @@ def test_cancel_credits_both_documents_exactly_and_returns_the_cdrs_to_rated(fin
         Decimal("-2.42"),
     )
     assert sum(d.total for d in notes.values()) == Decimal("0.00")
-    assert list(CDR.objects.values_list("status", "invoice")) == [
+    assert list(CDR.objects.values_list("status", "statement_line")) == [
         (CDRStatus.RATED, None),
         (CDRStatus.RATED, None),
     ]

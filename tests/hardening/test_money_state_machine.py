@@ -41,6 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -113,7 +114,6 @@ FOUR = Decimal("0.0001")
 CDR_FIELDS = (
     "pk",
     "status",
-    "invoice_id",
     "payout_account_id",
     "currency",
     "total_cost_excl_vat",
@@ -198,7 +198,13 @@ def _open_assignments() -> list[tuple]:
 def _cdr_state() -> list[tuple]:
     return list(
         CDR.objects.order_by("pk").values_list(
-            "pk", "status", "reason", "payout_account_id", "fee", "payout", "invoice_id"
+            "pk",
+            "status",
+            "reason",
+            "payout_account_id",
+            "fee",
+            "payout",
+            "statement_line__invoice",
         )
     )
 
@@ -207,10 +213,14 @@ def _eligible(cutoff: date) -> set[int]:
     """R6 as the test reads it: the CDRs a real run with this cutoff must take."""
     open_accounts = dict(Assignment.objects.open().values_list("evse_id", "payout_account_id"))
     currencies = dict(PayoutAccount.objects.values_list("pk", "currency"))
-    on_statement = set(CDR.objects.filter(invoice__isnull=False).values_list("pk", flat=True))
+    on_statement = set(
+        CDR.objects.filter(statement_line__isnull=False).values_list("pk", flat=True)
+    )
     pending = list(
         CDR.objects.filter(
-            status=CDRStatus.RATED, invoice=None, end_date_time__lt=cutoff_instant(cutoff)
+            status=CDRStatus.RATED,
+            statement_line__isnull=True,
+            end_date_time__lt=cutoff_instant(cutoff),
         ).values_list("pk", "credit", "evse_id", "payout_account_id", "currency", "credited_cdr")
     )
     charges = {
@@ -345,7 +355,11 @@ class MoneyMachine(RuleBasedStateMachine):
             assert (_cdr_state(), Invoice.objects.count(), InvoiceRun.objects.count()) == before
             return
         # (b) exactly the eligible CDRs, nothing else.
-        taken = set(CDR.objects.filter(invoice__run=summary.run_id).values_list("pk", flat=True))
+        taken = set(
+            CDR.objects.filter(statement_line__invoice__run=summary.run_id).values_list(
+                "pk", flat=True
+            )
+        )
         assert taken == eligible, (sorted(taken), sorted(eligible))
         drafts = list(Invoice.objects.filter(run_id=summary.run_id).values_list("pk", flat=True))
         assert len(drafts) == len(summary.statements)
@@ -536,16 +550,16 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def discard(self, data):
         pk = data.draw(st.sampled_from(self.drafts))
-        lines = set(CDR.objects.filter(invoice_id=pk).values_list("pk", flat=True))
+        lines = set(CDR.objects.filter(statement_line__invoice_id=pk).values_list("pk", flat=True))
         released = discard_invoice(invoice=Invoice.objects.get(pk=pk), actor=None)
         self.drafts.remove(pk)
         assert released == len(lines)
         event("discarded a statement")
         assert (
             set(
-                CDR.objects.filter(pk__in=lines, status=CDRStatus.RATED, invoice=None).values_list(
-                    "pk", flat=True
-                )
+                CDR.objects.filter(
+                    pk__in=lines, status=CDRStatus.RATED, statement_line__isnull=True
+                ).values_list("pk", flat=True)
             )
             == lines
         )
@@ -565,7 +579,9 @@ class MoneyMachine(RuleBasedStateMachine):
     def _final_snapshot(self, pk: int) -> tuple:
         figures = Invoice.objects.values_list(*STATEMENT_TOTALS, "number", "status").get(pk=pk)
         frozen = Invoice.objects.values_list(*FROZEN_FIELDS).get(pk=pk)
-        lines = frozenset(CDR.objects.filter(invoice_id=pk).values_list(*FINAL_LINE_FIELDS))
+        lines = frozenset(
+            CDR.objects.filter(statement_line__invoice_id=pk).values_list(*FINAL_LINE_FIELDS)
+        )
         return figures, frozen, lines
 
     @invariant()
@@ -580,7 +596,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @invariant()
     def money_invariants(self):
-        cdrs = {row["pk"]: row for row in CDR.objects.values(*CDR_FIELDS)}
+        cdrs = {
+            row["pk"]: row
+            for row in CDR.objects.values(*CDR_FIELDS, invoice_id=F("statement_line__invoice"))
+        }
         statements = {
             row["pk"]: row
             for row in Invoice.objects.values(

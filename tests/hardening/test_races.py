@@ -231,12 +231,12 @@ def test_two_invoice_runs_started_together_put_every_cdr_on_exactly_one_statemen
     live = Invoice.objects.exclude(status=InvoiceStatus.DISCARDED)
     assert live.count() == 6
     assert live.values("run").distinct().count() == 1
-    on_statements = CDR.objects.filter(invoice__in=live)
+    on_statements = CDR.objects.filter(statement_line__invoice__in=live)
     assert set(on_statements.values_list("pk", flat=True)) == eligible
     assert not CDR.objects.exclude(status=CDRStatus.INVOICED).exists()
     assert not live.values("payout_account").annotate(n=Count("pk")).filter(n__gt=1).exists()
     for invoice in live:
-        assert invoice.cdr_count == CDR.objects.filter(invoice=invoice).count() == 5
+        assert invoice.cdr_count == CDR.objects.filter(statement_line__invoice=invoice).count() == 5
 
 
 def test_two_invoice_runs_on_a_fresh_database_do_not_trip_over_the_run_lock_row():
@@ -253,7 +253,10 @@ def test_two_invoice_runs_on_a_fresh_database_do_not_trip_over_the_run_lock_row(
 
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     assert sorted(outcome.cdr_count for outcome in outcomes) == [0, len(eligible)]
-    assert set(CDR.objects.filter(invoice__isnull=False).values_list("pk", flat=True)) == eligible
+    assert (
+        set(CDR.objects.filter(statement_line__isnull=False).values_list("pk", flat=True))
+        == eligible
+    )
 
 
 def test_the_same_cdr_posted_twenty_times_at_once_is_stored_once_and_every_answer_is_1000():

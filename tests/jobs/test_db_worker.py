@@ -43,7 +43,7 @@ print(json.dumps({
     "state": job.state, "done": job.done, "total": job.total, "error": job.error,
     "summary": job.result.get("summary", ""), "runs": InvoiceRun.objects.count(),
     "statements": Invoice.objects.count(),
-    "invoiced_cdrs": CDR.objects.filter(invoice__isnull=False).count(),
+    "invoiced_cdrs": CDR.objects.filter(statement_line__isnull=False).count(),
 }))
 """
 
@@ -106,7 +106,7 @@ def test_an_invoice_run_job_runs_in_a_real_db_worker(worker_env):
     manage(worker_env, *WORKER, "--batch")
 
     state = shell(worker_env, STATE % seeded["job"])
-    assert (state["state"], state["done"], state["total"]) == ("done", 2, 2)
+    assert (state["state"], state["done"], state["total"]) == ("done", 6, 6)  # six steps
     assert (state["runs"], state["statements"], state["invoiced_cdrs"]) == (1, 1, 2)
     assert state["summary"].startswith("Invoice run ")
 
@@ -147,9 +147,11 @@ def test_worker_killed_mid_run_writes_nothing_and_the_job_says_so(worker_env):
 
         _wait_for(run_is_waiting, what="the run to wait for the held row")
         running = watcher.execute(
-            "SELECT state FROM evse_payout_job WHERE id = %s", [seeded["job"]]
+            "SELECT state, done, total FROM evse_payout_job WHERE id = %s", [seeded["job"]]
         )
-        assert running.fetchone()[0] == "running"
+        # Caught in step 2 (holding back), inside the run's transaction: the first step's progress
+        # is visible already, written beside that transaction.
+        assert running.fetchone() == ("running", 1, 6)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
@@ -197,7 +199,7 @@ print(json.dumps({
     "states": sorted(Job.objects.values_list("state", flat=True)),
     "runs": InvoiceRun.objects.count(),
     "statements": list(Invoice.objects.values_list("cdr_count", flat=True)),
-    "invoiced_cdrs": CDR.objects.filter(invoice__isnull=False).count(),
+    "invoiced_cdrs": CDR.objects.filter(statement_line__isnull=False).count(),
 }))
 """
 

@@ -18,6 +18,7 @@ from evse_payout.models import (
     InvoiceRunExclusion,
     InvoiceStatus,
     PayoutAccount,
+    StatementLine,
     UnassignReason,
 )
 from tests.factories import (
@@ -219,25 +220,33 @@ def test_same_cdr_id_from_another_party_is_accepted():
 
 
 def test_cdr_status_must_be_known():
-    assert_refused("cdr_status_valid", lambda: CDRFactory(status="lost"))
+    assert_refused("cdr_rating_status_valid", lambda: CDRFactory(status="lost"))
 
 
-def test_invoiced_cdr_must_be_on_a_statement():
-    assert_refused("cdr_invoiced_iff_on_statement", lambda: CDRFactory(status=CDRStatus.INVOICED))
-
-
-def test_cdr_on_a_statement_must_be_invoiced():
-    invoice = make_invoice(PayoutAccountFactory())
+def test_invoiced_is_not_stored_on_the_cdr_row():
+    # `invoiced` is derived from a statement line; the row only stores the rating status.
+    cdr = CDRFactory()
     assert_refused(
-        "cdr_invoiced_iff_on_statement",
-        lambda: CDRFactory(
-            status=CDRStatus.RATED,
-            invoice=invoice,
-            payout_account=invoice.payout_account,
-            fee=Decimal("1"),
-            payout=Decimal("9"),
-        ),
+        "cdr_rating_status_valid",
+        lambda: CDR.objects.filter(pk=cdr.pk).update(rating_status=CDRStatus.INVOICED),
     )
+
+
+def test_a_cdr_is_on_one_statement_at_most():
+    account = PayoutAccountFactory()
+    first, second = make_invoice(account), make_invoice(account)
+    cdr = CDRFactory(
+        status=CDRStatus.RATED, payout_account=account, fee=Decimal("1"), payout=Decimal("9")
+    )
+    StatementLine.objects.create(cdr=cdr, invoice=first)
+    assert_refused(
+        "evse_payout_statementline_pkey",
+        lambda: StatementLine.objects.create(cdr=cdr, invoice=second),
+        unique=True,
+    )
+    assert CDR.objects.get(pk=cdr.pk).status == CDRStatus.INVOICED
+    assert CDR.objects.with_status(CDRStatus.INVOICED).get() == cdr
+    assert not CDR.objects.with_status(CDRStatus.RATED).exists()
 
 
 def test_rated_cdr_needs_account_fee_and_payout():

@@ -23,6 +23,7 @@ from evse_payout.models import (
     InvoiceRun,
     InvoiceRunExclusion,
     InvoiceStatus,
+    StatementLine,
 )
 from evse_payout.services.invoicing import (
     InvoicingError,
@@ -103,7 +104,7 @@ def test_run_takes_rated_cdrs_of_assigned_evses_onto_one_draft_per_account():
     for cdr in cdrs:
         cdr.refresh_from_db()
         assert cdr.status == CDRStatus.INVOICED
-        assert cdr.invoice.payout_account_id == cdr.payout_account_id
+        assert cdr.statement.payout_account_id == cdr.payout_account_id
     statement = Invoice.objects.get(payout_account=first.payout_account)
     assert statement.cdr_count == 2
     assert statement.net_payout == Decimal("18.00")
@@ -121,7 +122,7 @@ def test_cutoff_is_midnight_in_the_business_time_zone_not_utc(settings):
 
     at_cutoff.refresh_from_db()
     just_before.refresh_from_db()
-    assert at_cutoff.status == CDRStatus.RATED and at_cutoff.invoice is None
+    assert at_cutoff.status == CDRStatus.RATED and at_cutoff.statement is None
     assert just_before.status == CDRStatus.INVOICED
     assert InvoiceRun.objects.get().time_zone == "Europe/Brussels"
 
@@ -137,7 +138,7 @@ def test_cutoff_follows_summer_time(settings):
 
     at_cutoff.refresh_from_db()
     just_before.refresh_from_db()
-    assert at_cutoff.invoice is None
+    assert at_cutoff.statement is None
     assert just_before.status == CDRStatus.INVOICED
 
 
@@ -158,7 +159,7 @@ def test_cdr_whose_evse_was_unassigned_since_rating_becomes_not_invoiceable():
     cdr.refresh_from_db()
     assert cdr.status == CDRStatus.NOT_INVOICEABLE
     assert cdr.reason == CDRReason.EVSE_UNASSIGNED
-    assert cdr.invoice is None
+    assert cdr.statement is None
     rating = CDRRating.objects.get(cdr=cdr)
     assert (rating.status, rating.reason, rating.actor) == (
         CDRStatus.NOT_INVOICEABLE,
@@ -195,7 +196,7 @@ def test_cdr_whose_evse_moved_to_another_account_stays_rated_as_assignment_chang
 
     cdr.refresh_from_db()
     assert cdr.status == CDRStatus.RATED
-    assert cdr.invoice is None
+    assert cdr.statement is None
     assert [(e.reason, e.count) for e in summary.exclusions] == [(CDRReason.ASSIGNMENT_CHANGED, 1)]
     assert not Invoice.objects.exists()
     row = InvoiceRunExclusion.objects.get(run_id=summary.run_id)
@@ -265,7 +266,7 @@ def test_evse_assigned_again_to_the_same_account_still_pays_that_account():
 
     cdr.refresh_from_db()
     assert cdr.status == CDRStatus.INVOICED
-    assert cdr.invoice.payout_account == assignment.payout_account
+    assert cdr.statement.payout_account == assignment.payout_account
 
 
 def test_cdr_whose_account_changed_currency_is_left_out_for_re_rating():
@@ -346,7 +347,7 @@ def test_credit_cdr_follows_its_account_after_the_evse_was_unassigned():
 
     credit.refresh_from_db()
     assert credit.status == CDRStatus.INVOICED
-    assert credit.invoice.payout_account == assignment.payout_account
+    assert credit.statement.payout_account == assignment.payout_account
     assert summary.exclusions == []
 
 
@@ -625,7 +626,7 @@ def test_discard_releases_the_cdrs_to_rated_and_a_later_run_takes_them():
 
     assert released == 2
     assert draft.status == InvoiceStatus.DISCARDED
-    assert set(CDR.objects.values_list("status", "invoice")) == {(CDRStatus.RATED, None)}
+    assert set(CDR.objects.values_list("status", "statement_line")) == {(CDRStatus.RATED, None)}
     assert AuditEvent.objects.filter(action=AuditAction.INVOICE_DISCARD, actor=user).exists()
 
     later = run_invoicing(cutoff=CUTOFF)
@@ -633,13 +634,20 @@ def test_discard_releases_the_cdrs_to_rated_and_a_later_run_takes_them():
     assert later.cdr_count == 2
     for cdr in cdrs:
         cdr.refresh_from_db()
-        assert cdr.invoice.run_id == later.run_id
+        assert cdr.statement.run_id == later.run_id
 
 
-def test_the_database_refuses_an_invoiced_cdr_without_a_statement():
+def test_the_database_keeps_a_cdr_on_one_statement():
     cdr = rated_cdr()
+    first = run_invoicing(cutoff=CUTOFF)
+    other = Invoice.objects.create(
+        run=InvoiceRun.objects.get(pk=first.run_id),
+        payout_account=PartnerAccountFactory(),
+        currency="EUR",
+        created_at=timezone.now(),
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        CDR.objects.filter(pk=cdr.pk).update(status=CDRStatus.INVOICED)
+        StatementLine.objects.create(cdr=cdr, invoice=other)
 
 
 # --- set-based ---------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_invoice_run_job_drafts_the_run_and_links_it():
 
     job.refresh_from_db()
     run = InvoiceRun.objects.get()
-    assert (job.state, job.done, job.total) == (JobState.DONE, 1, 1)
+    assert (job.state, job.done, job.total) == (JobState.DONE, 6, 6)  # the run's six steps
     assert job.result["run_id"] == run.pk
     assert job.result["links"][0]["url"] == f"/invoice-runs/{run.pk}/"
     assert run.created_by == user
@@ -145,7 +145,7 @@ def test_cancelled_invoice_run_is_rolled_back():
     assert job.done == 0
     assert not InvoiceRun.objects.exists()
     cdr.refresh_from_db()
-    assert (cdr.status, cdr.invoice_id) == (CDRStatus.RATED, None)
+    assert (cdr.status, cdr.statement) == (CDRStatus.RATED, None)
 
 
 def test_cancelling_a_queued_job_means_it_never_runs():

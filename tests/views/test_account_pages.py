@@ -538,7 +538,7 @@ def test_settle_account_drafts_a_statement_for_that_account_alone(finance_client
     assert statement.payout_account == account
     assert statement.net_payout == Decimal("111.11")
     assert "Finalize it, then deactivate the account" in str(list(response.context["messages"])[0])
-    assert CDR.objects.get(pk=untouched.pk).invoice is None
+    assert CDR.objects.get(pk=untouched.pk).statement is None
 
 
 def test_settle_is_refused_to_a_viewer(viewer_client):

@@ -152,7 +152,7 @@ def test_run_filter_lists_the_cdrs_the_run_left_out_per_reason(viewer_client, wo
 def test_invoice_filter_lists_the_cdrs_on_a_statement(viewer_client, world):
     invoiced = make_invoiced(world["cdrs"]["hotel"], world["hotel_account"])
 
-    assert listed(viewer_client, invoice=invoiced.invoice_id) == {invoiced.pk}
+    assert listed(viewer_client, invoice=invoiced.statement.pk) == {invoiced.pk}
 
 
 def test_invalid_filter_shows_an_error_not_a_500(viewer_client, world):

@@ -523,9 +523,9 @@ def test_credit_of_an_original_on_a_final_statement_names_that_statement(finance
     run_invoicing(cutoff=CUTOFF)
 
     credit.refresh_from_db()
-    assert credit.invoice.payout_account == assignment.payout_account
+    assert credit.statement.payout_account == assignment.payout_account
     page = finance_client.get(
-        reverse("evse_payout:invoice_detail", args=[credit.invoice_id])
+        reverse("evse_payout:invoice_detail", args=[credit.statement.pk])
     ).content.decode()
     assert f"(credit of {original.cdr_id} on {statement.number})" in page
 

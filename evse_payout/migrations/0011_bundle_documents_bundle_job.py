@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evse_payout", "0005_perf_compact_exclusions"),
+        ("evse_payout", "0010_statement_line_checks"),
     ]
 
     operations = [
