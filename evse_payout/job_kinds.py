@@ -3,16 +3,19 @@ job's progress callback, and returns the result shown on the job page (summary, 
 """
 
 import io
+import tempfile
 from contextlib import ExitStack
 from datetime import date
 
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.http import QueryDict
 from django.urls import reverse
 
 from .filters.cdrs import filter_cdrs
-from .models import CDR, AuditAction, Job, JobKind
+from .models import CDR, AuditAction, InvoiceRun, Job, JobKind, JobState
 from .payloads.files import read_records
+from .renderers.bundle import NothingToBundle, bundle_statements, write_run_bundle
 from .services.audit import record_audit_event
 from .services.imports import (
     CountingReader,
@@ -22,7 +25,14 @@ from .services.imports import (
     reads_ahead,
 )
 from .services.invoicing import InvoiceRunSummary, InvoicingError, run_invoicing
-from .services.jobs import RUNNERS, JobCancelled, JobFailed, JobProgress
+from .services.jobs import (
+    RUNNERS,
+    SEPA_INCLUDED,
+    SEPA_PARAMETER,
+    JobCancelled,
+    JobFailed,
+    JobProgress,
+)
 from .services.rating import rerate_cdrs
 
 # Rejected records kept on the job page; the count says how many there were in all.
@@ -237,6 +247,67 @@ def _import_result(job: Job, report, rejected: list[dict]) -> dict:
     }
 
 
+def bundle_storage_name(*, run_id: int, job_id: int) -> str:
+    return f"bundles/run-{run_id}-job-{job_id}.zip"
+
+
+def run_bundle_job(job: Job, progress: JobProgress) -> dict:
+    """The ZIP of a run's documents, written to a temporary file, then kept in the default
+    storage; an earlier bundle of the same run is dropped once this one is stored."""
+    run = InvoiceRun.objects.filter(pk=job.parameters["run"]).first()
+    if run is None:
+        raise JobFailed(f"invoice run {job.parameters['run']} no longer exists.")
+    statements = bundle_statements(run)
+    progress.start(len(statements))
+    with tempfile.TemporaryFile() as archive:
+        try:
+            bundle = write_run_bundle(
+                run=run,
+                archive=archive,
+                statements=statements,
+                include_sepa=job.parameters.get(SEPA_PARAMETER) == SEPA_INCLUDED,
+                progress=progress.advance,
+            )
+        except NothingToBundle as exc:
+            raise JobFailed(str(exc)) from exc
+        archive.seek(0)
+        name = default_storage.save(
+            bundle_storage_name(run_id=run.pk, job_id=job.pk), File(archive)
+        )
+    _drop_earlier_bundles(job)
+    sepa = f" and the SEPA file {bundle.sepa_file}" if bundle.sepa_file else ""
+    return {
+        "summary": (
+            f"ZIP of invoice run {run.pk}: {bundle.document_file_count:,} PDF "
+            f"and UBL files of {bundle.statement_count:,} final "
+            f"statement{'s' if bundle.statement_count != 1 else ''}{sepa}, with a "
+            "README listing each file." + (f" {bundle.sepa_note}" if bundle.sepa_note else "")
+        ),
+        "links": [
+            _link("Download the ZIP", reverse("evse_payout:job_bundle", args=[job.pk])),
+            _link(
+                f"Back to invoice run {run.pk}",
+                reverse("evse_payout:invoice_run_detail", args=[run.pk]),
+            ),
+        ],
+        "file": name,
+        "sepa_file": bundle.sepa_file,
+    }
+
+
+def _drop_earlier_bundles(job: Job) -> None:
+    """Bundles are rebuilt, not kept forever: the run's earlier ZIPs go once a newer one is in."""
+    earlier = Job.objects.filter(
+        kind=JobKind.DOCUMENTS_BUNDLE,
+        state=JobState.DONE,
+        parameters__run=job.parameters["run"],
+        pk__lt=job.pk,
+    )
+    for result in earlier.values_list("result", flat=True):
+        if result.get("file"):
+            default_storage.delete(result["file"])
+
+
 RUNNERS.update(
     {
         JobKind.INVOICE_RUN: run_invoice_job,
@@ -244,5 +315,6 @@ RUNNERS.update(
         JobKind.RERATE: run_rerate_job,
         JobKind.IMPORT_CDRS: run_import_job,
         JobKind.IMPORT_LOCATIONS: run_import_job,
+        JobKind.DOCUMENTS_BUNDLE: run_bundle_job,
     }
 )

@@ -20,7 +20,7 @@ from .invoicing import (
     InvoiceStatus,
     StatementLine,
 )
-from .jobs import BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
+from .jobs import ACTIVE_STATES, BATCHED_KINDS, FINISHED_STATES, Job, JobKind, JobState
 from .network import (
     CPO_OWN_LABEL,
     EVSE,
@@ -38,6 +38,7 @@ __all__ = [
     "CPO_OWN_LABEL",
     "BATCHED_KINDS",
     "FINISHED_STATES",
+    "ACTIVE_STATES",
     "CREDIT_NOTE_OF",
     "CancelledStatementLine",
     "StatementLine",

@@ -1,9 +1,10 @@
-"""Background jobs the user sees: one row per invoice run, big re-rate or file import started from
-a page, with its state, progress and result. The task queue (django-tasks) only carries the id."""
+"""Background jobs the user sees: one row per invoice run, big re-rate, file import or documents
+bundle started from a page, with its state, progress and result. The task queue (django-tasks)
+only carries the id."""
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class JobKind(models.TextChoices):
@@ -12,6 +13,7 @@ class JobKind(models.TextChoices):
     RERATE = "rerate", "Re-rate CDRs"
     IMPORT_CDRS = "import_cdrs", "Import CDRs"
     IMPORT_LOCATIONS = "import_locations", "Import locations"
+    DOCUMENTS_BUNDLE = "documents_bundle", "Documents bundle"
 
 
 class JobState(models.TextChoices):
@@ -23,6 +25,7 @@ class JobState(models.TextChoices):
 
 
 FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 # Jobs that stop at the next batch when cancelled; an invoice run rolls back as a whole.
 BATCHED_KINDS = (JobKind.RERATE, JobKind.IMPORT_CDRS, JobKind.IMPORT_LOCATIONS)
 
@@ -67,6 +70,12 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(finished_at__isnull=False) | Q(state__in=["queued", "running"]),
                 name="job_finished_when_finished",
+            ),
+            # A double click on "Build documents ZIP" starts one bundle per run, not two.
+            models.UniqueConstraint(
+                F("parameters__run"),
+                condition=Q(kind="documents_bundle", state__in=["queued", "running"]),
+                name="job_one_active_bundle_per_run",
             ),
         ]
         indexes = [models.Index(fields=["state"], name="job_state_idx")]

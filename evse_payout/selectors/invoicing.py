@@ -11,6 +11,7 @@ from ..models import (
     CDR,
     CDRReason,
     CDRStatus,
+    Document,
     Invoice,
     InvoiceKind,
     InvoiceRun,
@@ -45,6 +46,15 @@ def run_statements(run: InvoiceRun) -> QuerySet:
         run.invoices.filter(kind=InvoiceKind.STATEMENT)
         .select_related("payout_account", "brought_forward_from")
         .order_by("payout_account__name", "pk")
+    )
+
+
+def run_documents(run: InvoiceRun) -> QuerySet:
+    """The tax documents of the run's final statements (credit notes included), by statement."""
+    return (
+        Document.objects.filter(invoice__run=run, invoice__status=InvoiceStatus.FINAL)
+        .select_related("invoice__payout_account", "corrects")
+        .order_by("invoice__number", "invoice__pk", "pk")
     )
 
 

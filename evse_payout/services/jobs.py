@@ -20,10 +20,10 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
-from ..models import Job, JobKind, JobState
+from ..models import ACTIVE_STATES, Job, JobKind, JobState
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,45 @@ def start_job(
     Job.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64])
     job.refresh_from_db()
     return job
+
+
+# The documents bundle's parameter that says whether the run's SEPA file goes in the ZIP: only
+# for a starter who may download the SEPA file itself.
+SEPA_PARAMETER = "SEPA file"
+SEPA_INCLUDED = "included"
+SEPA_LEFT_OUT = "left out (downloading it needs the Finance role)"
+
+
+def active_bundle_job(*, run_id: int) -> Job | None:
+    """The run's documents bundle job that is queued or running, if any."""
+    return (
+        Job.objects.filter(
+            kind=JobKind.DOCUMENTS_BUNDLE, state__in=ACTIVE_STATES, parameters__run=run_id
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def start_documents_bundle(*, run_id: int, actor, include_sepa: bool) -> tuple[Job, bool]:
+    """Start the ZIP of a run's documents, or return the bundle job of that run already queued
+    or running (and False): the database keeps it to one at a time per run."""
+    existing = active_bundle_job(run_id=run_id)
+    if existing is not None:
+        return existing, False
+    parameters = {"run": run_id, SEPA_PARAMETER: SEPA_INCLUDED if include_sepa else SEPA_LEFT_OUT}
+    try:
+        return start_job(kind=JobKind.DOCUMENTS_BUNDLE, actor=actor, parameters=parameters), True
+    except IntegrityError:
+        # Another request started one between the look-up and the insert.
+        existing = active_bundle_job(run_id=run_id)
+        if existing is None:
+            raise JobError(
+                f"A documents ZIP of invoice run {run_id} was being started at the same moment "
+                "and has finished already; nothing was started. Start it again if you need a "
+                "newer one."
+            ) from None
+        return existing, False
 
 
 def request_cancel(*, job: Job, actor) -> Job:
@@ -219,6 +258,8 @@ def interrupted_message(job: Job) -> str:
             f"{job.total if job.total is not None else '?'} {unit_of(job)}. The batches done before "
             "were written; nothing after. Start it again to finish: it skips what is done."
         )
+    if job.kind == JobKind.DOCUMENTS_BUNDLE:
+        return "Failed — interrupted (its worker stopped); no ZIP was kept. Build it again."
     return "Failed — interrupted (its worker stopped), nothing was written."
 
 
@@ -252,6 +293,7 @@ def unit_of(job: Job) -> str:
     return {
         JobKind.IMPORT_CDRS: "bytes of the file",
         JobKind.IMPORT_LOCATIONS: "bytes of the file",
+        JobKind.DOCUMENTS_BUNDLE: "statements",
         JobKind.INVOICE_RUN: "steps of the run",
         JobKind.INVOICE_PREVIEW: "steps of the run",
     }.get(job.kind, "CDRs")
@@ -297,6 +339,8 @@ def execute_job(*, job_id: int) -> None:
 def _written_note(job: Job) -> str:
     if job.is_batched:
         return "The batches done before it were written."
+    if job.kind == JobKind.DOCUMENTS_BUNDLE:
+        return "No ZIP was kept."
     return "Nothing was written."
 
 
@@ -306,6 +350,11 @@ def _cancelled(job: Job, progress: JobProgress) -> dict:
         summary = (
             f"Cancelled after {progress.done:,}{total} {unit_of(job)}: what was done before "
             "stays done, nothing after it was touched."
+        )
+    elif job.kind == JobKind.DOCUMENTS_BUNDLE:
+        summary = (
+            f"Cancelled after {progress.done:,} of {progress.total or 0:,} statements; no ZIP "
+            "was kept."
         )
     else:
         summary = "Cancelled: the invoice run was rolled back; nothing was written."

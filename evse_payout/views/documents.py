@@ -1,32 +1,35 @@
-"""A statement's tax documents: PDF and UBL downloads, the run's ZIP of them, and "Cancel with
-credit note". Every change goes through evse_payout.services.documents."""
-
-import io
-import zipfile
+"""A statement's tax documents: PDF and UBL downloads, the run's ZIP of them (built by a
+background job, downloaded from its page), and "Cancel with credit note". Every change goes
+through evse_payout.services.documents."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ..models import Document, Invoice, InvoiceRun, InvoiceStatus
+from ..models import Document, Invoice, InvoiceRun, InvoiceStatus, Job, JobKind, JobState
 from ..money import round_money
 from ..renderers.pdf import pdf_filename, render_document_pdf
 from ..renderers.ubl import render_ubl, ubl_filename
+from ..selectors.invoicing import run_documents
 from ..services.documents import (
     CancelError,
     MissingMasterData,
     cancel_preview,
     cancel_statement,
 )
+from ..services.jobs import JobError, start_documents_bundle
 from ..tables.invoicing import format_money
 
 VIEW_INVOICE = "evse_payout.view_invoice"
 VIEW_RUN = "evse_payout.view_invoicerun"
 CHANGE_INVOICE = "evse_payout.change_invoice"
+BUILD_BUTTON = "Build documents ZIP"
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
@@ -55,29 +58,77 @@ def document_ubl(request, pk):
     return _download(render_ubl(document), ubl_filename(document), "application/xml")
 
 
-def run_documents(run: InvoiceRun):
-    return (
-        Document.objects.filter(invoice__run=run, invoice__status=InvoiceStatus.FINAL)
-        .select_related("invoice__payout_account", "corrects")
-        .order_by("invoice__number", "pk")
+@permission_required(VIEW_RUN, raise_exception=True)
+@require_GET
+def run_documents_zip(request, pk):
+    """The old download address, kept for bookmarks: the ZIP is built by a background job now."""
+    run = get_object_or_404(InvoiceRun, pk=pk)
+    messages.info(
+        request,
+        f"The ZIP of invoice run {run.pk}'s documents is now built in the background: press "
+        f"“{BUILD_BUTTON}” below; its job page links the download when it is ready.",
     )
+    return redirect("evse_payout:invoice_run_detail", pk=run.pk)
+
+
+@permission_required(VIEW_RUN, raise_exception=True)
+@require_POST
+def run_documents_bundle(request, pk):
+    """Start the job that builds the run's ZIP (or follow the one already building it)."""
+    run = get_object_or_404(InvoiceRun, pk=pk)
+    if not run_documents(run).exists():
+        messages.error(request, f"Invoice run {run.pk} has no documents yet: finalize it first.")
+        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
+    try:
+        job, started = start_documents_bundle(
+            run_id=run.pk, actor=request.user, include_sepa=request.user.has_perm(CHANGE_INVOICE)
+        )
+    except JobError as exc:
+        messages.error(request, str(exc))
+        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
+    if started:
+        messages.success(
+            request,
+            f"{job} started: it builds the ZIP of invoice run {run.pk}. This page follows it "
+            "and links the download when it is done.",
+        )
+    else:
+        messages.info(
+            request,
+            f"The ZIP of invoice run {run.pk} is already being built by {job} "
+            f"({job.get_state_display().lower()}); this page follows it instead of starting "
+            "another.",
+        )
+    return redirect("evse_payout:job_detail", pk=job.pk)
 
 
 @permission_required(VIEW_RUN, raise_exception=True)
 @require_GET
-def run_documents_zip(request, pk):
-    """Every document of the run's final statements as PDF and UBL, in one ZIP."""
-    run = get_object_or_404(InvoiceRun, pk=pk)
-    documents = list(run_documents(run))
-    if not documents:
-        messages.error(request, f"Invoice run {run.pk} has no documents yet: finalize it first.")
-        return redirect("evse_payout:invoice_run_detail", pk=run.pk)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for document in documents:
-            archive.writestr(pdf_filename(document), render_document_pdf(document))
-            archive.writestr(ubl_filename(document), render_ubl(document))
-    return _download(buffer.getvalue(), f"documents-run-{run.pk}.zip", "application/zip")
+def job_bundle(request, pk):
+    """The ZIP a documents bundle job built, streamed from the default storage."""
+    job = get_object_or_404(Job, pk=pk, kind=JobKind.DOCUMENTS_BUNDLE)
+    run_id = job.parameters["run"]
+    if job.state != JobState.DONE:
+        messages.info(
+            request, f"{job} is {job.get_state_display().lower()}: it has no ZIP to download."
+        )
+        return redirect("evse_payout:job_detail", pk=job.pk)
+    if job.result.get("sepa_file") and not request.user.has_perm(CHANGE_INVOICE):
+        raise PermissionDenied("This ZIP holds the run's SEPA file, which needs the Finance role.")
+    name = job.result.get("file", "")
+    if not name or not default_storage.exists(name):
+        return render(
+            request,
+            "evse_payout/documents/bundle_missing.html",
+            {"title": f"The ZIP of {job} is no longer stored", "job": job, "run_id": run_id},
+            status=404,
+        )
+    return FileResponse(
+        default_storage.open(name, "rb"),
+        as_attachment=True,
+        filename=f"documents-run-{run_id}.zip",
+        content_type="application/zip",
+    )
 
 
 @permission_required(CHANGE_INVOICE, raise_exception=True)
@@ -183,5 +234,7 @@ urlpatterns = [
     path("documents/<int:pk>/pdf/", document_pdf, name="document_pdf"),
     path("documents/<int:pk>/ubl/", document_ubl, name="document_ubl"),
     path("invoice-runs/<int:pk>/documents.zip", run_documents_zip, name="invoice_run_documents"),
+    path("invoice-runs/<int:pk>/bundle/", run_documents_bundle, name="invoice_run_bundle"),
+    path("jobs/<int:pk>/documents.zip", job_bundle, name="job_bundle"),
     path("statements/<int:pk>/cancel/", statement_cancel, name="invoice_cancel"),
 ]

@@ -127,6 +127,8 @@ def invoice_run_detail(request, pk):
             "can_change": can_change,
             "has_drafts": has_drafts,
             "sepa_ready": sepa_ready,
+            # Final statements carry the documents the ZIP holds (the POST checks they exist).
+            "has_final": any(s.status == InvoiceStatus.FINAL for s in statements),
             "non_euro": [
                 s
                 for s in statements

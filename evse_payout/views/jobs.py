@@ -123,6 +123,8 @@ def job_cancel(request, pk):
             messages.success(
                 request, f"{job} stops after its current batch; the page says how far it got."
             )
+        elif job.kind == JobKind.DOCUMENTS_BUNDLE:
+            messages.success(request, f"{job} stops after its current statement; no ZIP is kept.")
         else:
             messages.success(request, f"{job} is being cancelled; the invoice run is rolled back.")
     return redirect("evse_payout:job_detail", pk=job.pk)

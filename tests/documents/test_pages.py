@@ -1,8 +1,6 @@
-"""The statement page's documents, their downloads, the run's ZIP and SEPA file, and
-"Cancel with credit note" through real HTTP."""
+"""The statement page's documents, their downloads, the run's SEPA file, and "Cancel with credit
+note" through real HTTP (the run's ZIP: test_bundle.py)."""
 
-import io
-import zipfile
 from decimal import Decimal
 
 import pytest
@@ -63,20 +61,6 @@ def test_pdf_and_ubl_downloads(viewer_client, final_statement):
     ubl = viewer_client.get(reverse("evse_payout:document_ubl", args=[self_billed.pk]))
     assert ubl["Content-Disposition"] == 'attachment; filename="SB-2026-000001.xml"'
     assert b"<cbc:InvoiceTypeCode>389</cbc:InvoiceTypeCode>" in ubl.content
-
-
-def test_run_zip_holds_the_pdf_and_ubl_of_every_document(viewer_client, final_statement):
-    response = viewer_client.get(
-        reverse("evse_payout:invoice_run_documents", args=[final_statement.run_id])
-    )
-    assert response["Content-Type"] == "application/zip"
-    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
-    assert sorted(names) == [
-        "FE-2026-000001.pdf",
-        "FE-2026-000001.xml",
-        "SB-2026-000001.pdf",
-        "SB-2026-000001.xml",
-    ]
 
 
 def test_run_sepa_09_download(finance_client, final_statement):

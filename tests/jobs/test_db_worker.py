@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import dj_database_url
@@ -222,3 +223,42 @@ def test_two_invoice_run_jobs_in_two_workers_never_both_draft(worker_env):
     assert outcome["states"] == ["done", "done"]
     assert outcome["runs"] == 2  # the second run waited for the lock, then found nothing left
     assert (outcome["statements"], outcome["invoiced_cdrs"]) == ([2], 2)
+
+
+BUNDLE_SEED = """
+import json
+from decimal import Decimal
+from tests.documents.helpers import ISSUED_ON, add_lines, payee, statement
+from tests.factories import UserFactory
+from evse_payout.services.documents import issue_statement_documents
+from evse_payout.services.jobs import start_documents_bundle
+invoice = statement(payee("de_registered"), excl="20.00", fees="2.00")
+add_lines(invoice, 2, excl=lambda i: Decimal("10.0000"), fee=lambda i: Decimal("1.0000"))
+issue_statement_documents(invoice=invoice, actor=None, issued_on=ISSUED_ON)
+job, _ = start_documents_bundle(run_id=invoice.run_id, actor=UserFactory(username="viewer"),
+                                include_sepa=False)
+print(json.dumps({"job": job.pk, "state": job.state}))
+"""
+
+BUNDLE_STATE = """
+import json
+from evse_payout.models import Job
+job = Job.objects.get(pk=%d)
+print(json.dumps({"state": job.state, "done": job.done, "total": job.total, "error": job.error,
+                  "file": job.result.get("file", "")}))
+"""
+
+
+def test_a_documents_bundle_job_runs_in_a_real_db_worker(worker_env):
+    seeded = shell(worker_env, BUNDLE_SEED)
+    assert seeded["state"] == "queued"
+
+    manage(worker_env, *WORKER, "--batch")
+
+    state = shell(worker_env, BUNDLE_STATE % seeded["job"])
+    assert (state["state"], state["done"], state["total"], state["error"]) == ("done", 1, 1, "")
+    names = zipfile.ZipFile(Path(worker_env["MEDIA_ROOT"]) / state["file"]).namelist()
+    assert sorted(names) == [
+        "FE-2026-000001.pdf", "FE-2026-000001.xml", "README.txt",
+        "SB-2026-000001.pdf", "SB-2026-000001.xml",
+    ]  # fmt: skip

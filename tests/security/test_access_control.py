@@ -306,6 +306,14 @@ ACTIONS = [
     ),
     _action("invoice_run_finalize", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice_run"),
     _action("invoice_run_sepa", "get", None, {FINANCE, SUPERUSER}, pk="invoice_run"),
+    # The ZIP of a run's documents needs what its download always needed: seeing the run.
+    _action(
+        "invoice_run_bundle",
+        "post",
+        lambda w: {},
+        {VIEWER, MANAGER, FINANCE, SUPERUSER},
+        pk="invoice_run",
+    ),
     _action("invoice_finalize", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action("invoice_discard", "post", lambda w: {}, {FINANCE, SUPERUSER}, pk="invoice"),
     _action(

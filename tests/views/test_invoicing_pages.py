@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -223,10 +224,12 @@ def test_viewer_sees_no_buttons_and_forged_posts_are_refused(viewer_client):
     run_page = viewer_client.get(reverse("evse_payout:invoice_run_detail", args=[run.pk]))
     statement_page = viewer_client.get(reverse("evse_payout:invoice_detail", args=[invoice.pk]))
 
-    assert (
-        "<button"
-        not in run_page.content.decode().split('id="logout-form"')[1].split("</form>", 1)[1]
-    )
+    body = run_page.content.decode().split('id="logout-form"')[1].split("</form>", 1)[1]
+    # The one button: the documents ZIP, a download any viewer may build; disabled until a
+    # statement is final.
+    bundle = re.search(r'<form [^>]*id="documents-bundle".*?</form>', body, re.DOTALL).group(0)
+    assert 'disabled aria-describedby="documents-bundle-help">Build documents ZIP' in bundle
+    assert "<button" not in body.replace(bundle, "")
     assert "Finalize" not in statement_page.content.decode()
     assert "Discard" not in statement_page.content.decode()
     for name in ("invoice_finalize", "invoice_discard"):
