@@ -120,6 +120,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("DISPLAY_TIME_ZONE", "Europe/Brussels")
 # The CPO's business day: an invoice run's cutoff date means 00:00 in this zone (zoneinfo name).
 BUSINESS_TIME_ZONE = env("BUSINESS_TIME_ZONE", TIME_ZONE)
+# Processes a large re-rate uses (PostgreSQL, outside a transaction): one per core is the most.
+RERATE_WORKERS = int(env("RERATE_WORKERS", "2"))
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import FilteredRelation, Q, QuerySet, Sum
 from django.db.models.functions import Abs
@@ -70,6 +71,7 @@ from ..validators import evse_operator_prefix, normalize_evse_id
 from .audit import actor_label, record_audit_event
 from .bulk_sql import insert_rows, update_from_rows
 from .locks import hold_rating_lock
+from .processes import can_fork, run_in_processes
 
 MAX_ENERGY_KWH = Decimal("1000")
 # A peer's clock may run slightly ahead of ours; a CDR ending within this margin is not "future".
@@ -943,9 +945,9 @@ def _next_batch(cdrs: QuerySet, *, after: int, size: int, lock: bool) -> _Batch:
         return batch
     batch.looked_at, batch.last_pk = len(rows), rows[-1][0]
     on_statement = set(
-        StatementLine.objects.filter(
-            cdr_id__gte=rows[0][0], cdr_id__lte=batch.last_pk
-        ).values_list("cdr_id", flat=True)
+        StatementLine.objects.filter(cdr_id__gte=rows[0][0], cdr_id__lte=batch.last_pk).values_list(
+            "cdr_id", flat=True
+        )
     )
     for row in rows:
         if row[0] in on_statement:
@@ -1032,37 +1034,16 @@ def _record_rerate(summary: RerateSummary, *, actor, actor_name: str) -> None:
         )
 
 
-def rerate_cdrs(
-    *,
-    cdrs: QuerySet,
-    actor=None,
-    actor_name: str = "",
-    dry_run: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Callable[[int], None] | None = None,
-) -> RerateSummary:
-    """Re-rate every not-invoiced CDR of `cdrs` in primary-key batches; invoiced ones are skipped.
+# A selection this large is re-rated by several processes (settings.RERATE_WORKERS), where it can.
+PARALLEL_MIN_CDRS = 50_000
 
-    Each batch is its own transaction: one query loads and locks its CDR rows (only the columns
-    the rules read, never `raw`; invoiced ones excluded in the locking query itself), `rate_batch`
-    rates them with a constant number of queries, and only the CDRs whose rating changed are
-    written: one UPDATE … FROM of their rows and one INSERT of their history rows. `progress(n)`
-    is called with the size of each finished batch. A dry run computes the same summary and
-    writes nothing. The run is recorded as one audit event. `cdrs` must not be DISTINCT (rows are
-    locked with FOR NO KEY UPDATE).
-    """
-    summary = RerateSummary(dry_run=dry_run)
+
+def _rerate_serially(
+    cdrs: QuerySet, *, summary: RerateSummary, batch_size: int, progress, **writing
+) -> RerateSummary:
     last_pk = 0
     while True:
-        loaded = _rerate_batch(
-            cdrs,
-            after=last_pk,
-            size=batch_size,
-            summary=summary,
-            dry_run=dry_run,
-            actor=actor,
-            actor_name=actor_name,
-        )
+        loaded = _rerate_batch(cdrs, after=last_pk, size=batch_size, summary=summary, **writing)
         if not loaded.looked_at:
             break
         last_pk = loaded.last_pk
@@ -1072,6 +1053,102 @@ def rerate_cdrs(
         # changed while we waited for its lock does not shorten the batch, so short means done.
         if loaded.looked_at < batch_size:
             break
+    return summary
+
+
+def _key_ranges(cdrs: QuerySet, parts: int) -> list[Q] | None:
+    """`parts` primary-key ranges holding about as many of `cdrs` each; None if too few CDRs."""
+    count = cdrs.count()
+    if parts < 2 or count < PARALLEL_MIN_CDRS:
+        return None
+    ordered = cdrs.order_by("pk").values_list("pk", flat=True)
+    bounds = [ordered[count * k // parts] for k in range(1, parts)]
+    lows = [None, *bounds]
+    highs = [*bounds, None]
+    return [
+        (Q(pk__gte=low) if low is not None else Q()) & (Q(pk__lt=high) if high is not None else Q())
+        for low, high in zip(lows, highs, strict=True)
+    ]
+
+
+def _merge(summary: RerateSummary, part: RerateSummary) -> None:
+    summary.total += part.total
+    summary.changed += part.changed
+    summary.newly_rated += part.newly_rated
+    summary.newly_rated_payout += part.newly_rated_payout
+    summary.became_not_invoiceable += part.became_not_invoiceable
+    for mine, theirs in (
+        (summary.by_status, part.by_status),
+        (summary.by_reason, part.by_reason),
+        (summary.newly_rated_payout_by_currency, part.newly_rated_payout_by_currency),
+    ):
+        for key, value in theirs.items():
+            mine[key] = mine.get(key, 0) + value
+
+
+def _rerate_charges_in_processes(
+    cdrs: QuerySet, *, workers: int, summary: RerateSummary, batch_size: int, progress, **writing
+) -> bool:
+    """Re-rate the charges of a large selection in `workers` processes, one key range each.
+    Returns False (nothing done) where that cannot be: inside a transaction, on SQLite, or for
+    fewer than PARALLEL_MIN_CDRS charges. Credits are left to the caller, to be re-rated after
+    every original (an original may sit in another process's range)."""
+    if not can_fork():
+        return False
+    charges = cdrs.filter(credit=False)
+    ranges = _key_ranges(charges, workers)
+    if ranges is None:
+        return False
+
+    def part(key_range: Q):
+        def run(report):
+            mine = RerateSummary(dry_run=summary.dry_run)
+            return _rerate_serially(
+                charges.filter(key_range),
+                summary=mine,
+                batch_size=batch_size,
+                progress=report,
+                **writing,
+            )
+
+        return run
+
+    for result in run_in_processes([part(key_range) for key_range in ranges], progress=progress):
+        _merge(summary, result)
+    return True
+
+
+def rerate_cdrs(
+    *,
+    cdrs: QuerySet,
+    actor=None,
+    actor_name: str = "",
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> RerateSummary:
+    """Re-rate every not-invoiced CDR of `cdrs` in primary-key batches; invoiced ones are skipped.
+
+    Each batch is its own transaction: one query loads and locks its CDR rows (only the columns
+    the rules read, never `raw`), the batch's statement lines are looked up (those CDRs are left
+    as they are), `rate_batch` rates the rest with a constant number of queries, and only the
+    CDRs whose rating changed are written: one UPDATE … FROM of their rows and one INSERT of their
+    history rows. `progress(n)` is called with the size of each finished batch. A dry run
+    computes the same summary and writes nothing. The run is recorded as one audit event. `cdrs`
+    must not be DISTINCT (rows are locked with FOR NO KEY UPDATE).
+
+    On PostgreSQL, outside a transaction, a selection of PARALLEL_MIN_CDRS or more is re-rated by
+    `workers` processes (settings.RERATE_WORKERS): the charges split into key ranges, one per
+    process, then the credits here, after all their originals.
+    """
+    summary = RerateSummary(dry_run=dry_run)
+    workers = settings.RERATE_WORKERS if workers is None else workers
+    writing = {"dry_run": dry_run, "actor": actor, "actor_name": actor_name}
+    common = {"summary": summary, "batch_size": batch_size, "progress": progress, **writing}
+    if _rerate_charges_in_processes(cdrs, workers=workers, **common):
+        cdrs = cdrs.filter(credit=True)
+    _rerate_serially(cdrs, **common)
     if not dry_run:
         _record_rerate(summary, actor=actor, actor_name=actor_name)
     return summary
