@@ -113,8 +113,23 @@ def parse_json(text: str | bytes) -> Any:
         raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.") from exc
     except ValueError as exc:
         raise OCPIValidationError(f"Not valid JSON: {exc}") from exc
-    check_document(value)
+    if not _plainly_storable(text):
+        check_document(value)
     return value
+
+
+def _plainly_storable(text: str) -> bool:
+    """Whether the JSON text cannot hold what `check_document` refuses, so its walk is skipped:
+    a NUL or a lone surrogate can only come from a \\u escape (the decoder refuses a raw control
+    character; a surrogate in the text itself fails the encode), and at most MAX_NESTING opening
+    brackets cannot nest deeper."""
+    if "\\u" in text or text.count("{") + text.count("[") > MAX_NESTING:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def unstorable_text(text: str) -> str | None:
