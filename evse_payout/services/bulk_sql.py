@@ -36,20 +36,25 @@ def _decimal_text(value):
     return None if value is None else str(value)  # exact; both databases read it as a number
 
 
-def _datetime_text(value):
-    if value is None:
-        return None
-    value = connection.ops.adapt_datetimefield_value(value)
-    return value.isoformat() if isinstance(value, datetime) else value
+def _datetime_text(adapt):
+    def convert(value):
+        if value is None:
+            return None
+        value = adapt(value)
+        return value.isoformat() if isinstance(value, datetime) else value
 
-
-_TO_JSON = {"numeric": _decimal_text, "timestamptz": _datetime_text}
+    return convert
 
 
 def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
     """SQL of a derived table `v` with `columns` holding `rows`, and its one parameter."""
+    # Looked up once: `connection` is a proxy, each attribute read a thread-local lookup.
+    to_json = {
+        "numeric": _decimal_text,
+        "timestamptz": _datetime_text(connection.ops.adapt_datetimefield_value),
+    }
     converters = [
-        (i, _TO_JSON[sql_type]) for i, (_, sql_type) in enumerate(columns) if sql_type in _TO_JSON
+        (i, to_json[sql_type]) for i, (_, sql_type) in enumerate(columns) if sql_type in to_json
     ]
     if converters:
         rows = [list(row) for row in rows]

@@ -143,15 +143,20 @@ def new_cdr(prepared: PreparedCDR, *, location_id: int | None, now) -> NewCDR:
     )
 
 
-def match_locations(keys: Iterable[tuple[str, str, str]]) -> dict[tuple, Location]:
+def match_locations(keys: Iterable[tuple[str, str, str]]) -> dict[tuple, int]:
+    """The primary key of each stored location of `keys` (country_code, party_id, location id)."""
     keys = set(keys)
     if not keys:
         return {}
-    rows = Location.objects.filter(location_id__any={location_id for *_, location_id in keys})
+    rows = (
+        Location.objects.filter(location_id__any={location_id for *_, location_id in keys})
+        .order_by()
+        .values_list("country_code", "party_id", "location_id", "pk")
+    )
     return {
-        (row.country_code, row.party_id, row.location_id): row
-        for row in rows
-        if (row.country_code, row.party_id, row.location_id) in keys
+        (country_code, party_id, location_id): pk
+        for country_code, party_id, location_id, pk in rows
+        if (country_code, party_id, location_id) in keys
     }
 
 
@@ -320,7 +325,7 @@ def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[NewCDR]:
     locations = match_locations(location_keys)
     now = timezone.now()
     cdrs = [
-        new_cdr(p, location_id=getattr(locations.get(key), "pk", None), now=now)
+        new_cdr(p, location_id=locations.get(key), now=now)
         for p, key in zip(new, location_keys, strict=True)
     ]
     ratings = rate_batch(cdrs, now=now)
