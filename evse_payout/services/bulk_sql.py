@@ -9,8 +9,9 @@ database unpack it into a derived table `v`:
     SQLite:     (SELECT json_extract(value, '$[0]') AS id, … FROM json_each(%s)) AS v
 
 so a statement has the same size for 1 row or 10,000, no parameter limit applies, and the cost
-grows linearly with the rows. `insert_numbered` (new rows whose primary keys the caller needs)
-goes by COPY on PostgreSQL instead, with keys drawn from the table's sequence first. Columns are (name, PostgreSQL type) pairs. A `jsonb` column takes a
+grows linearly with the rows. Inserts on PostgreSQL go by COPY instead (no JSON to build or unpack);
+`insert_numbered`, for new rows whose primary keys the caller needs, draws them from the table's
+sequence first. Columns are (name, PostgreSQL type) pairs. A `jsonb` column takes a
 JSON object or array, or its JSON text (a str: stored as the document it spells, not as a JSON
 string — encoding text is much cheaper than encoding a tree); Decimals in a value become JSON
 numbers. `numeric` takes Decimals (sent as exact text), `timestamptz` aware datetimes.
@@ -105,9 +106,16 @@ def insert_rows(
     *,
     returning: Sequence[str] = (),
 ) -> list[tuple]:
-    """INSERT `rows` into `model`'s table with one INSERT … SELECT; the `returning` columns of the
-    new rows (in no guaranteed order: return a key to match them by)."""
+    """INSERT `rows` into `model`'s table with one statement; the `returning` columns of the new
+    rows (in no guaranteed order: return a key to match them by).
+
+    Without `returning`, PostgreSQL takes the rows by COPY (nothing to encode as JSON and unpack);
+    otherwise, and on SQLite, it is one INSERT … SELECT from the rows as JSON.
+    """
     if not rows:
+        return []
+    if not returning and connection.vendor == "postgresql":
+        _copy_rows(model, columns, rows)
         return []
     table = quote(model._meta.db_table)
     source, params = rows_source(columns, rows)
@@ -160,7 +168,7 @@ def _copy_rows(model: type[Model], columns: Columns, rows: Sequence[Sequence]) -
     documents = [i for i, (_, sql_type) in enumerate(columns) if sql_type == "jsonb"]
     table = quote(model._meta.db_table)
     names = ", ".join(quote(name) for name, _ in columns)
-    # COPY bypasses Django's cursor wrapper: its errors still become Django's (IntegrityError).
+    # COPY bypasses Django's execute(): its errors must still become Django's (IntegrityError).
     with (
         connection.wrap_database_errors,
         connection.cursor() as cursor,
