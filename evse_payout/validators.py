@@ -1,5 +1,6 @@
 """Validation of the identifiers the domain relies on: eMI3 EVSE IDs, IBAN/BIC, VAT numbers, ISO codes."""
 
+import functools
 import re
 
 import pycountry
@@ -27,6 +28,7 @@ def validate_evse_id(value: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1 << 16)  # rating asks it twice per CDR, mostly of the same EVSEs
 def evse_operator_prefix(evse_id: str) -> str:
     """The country code and operator id of an eMI3 EVSE ID, without separators (`BE*BEC*E1` → `BEBEC`)."""
     normalized = normalize_evse_id(evse_id)

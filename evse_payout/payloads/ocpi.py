@@ -15,6 +15,7 @@ Parse the JSON with `parse_json` (floats become `Decimal`, so amounts are never 
 """
 
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -113,8 +114,26 @@ def parse_json(text: str | bytes) -> Any:
         raise OCPIValidationError(f"The JSON is nested deeper than {MAX_NESTING} levels.") from exc
     except ValueError as exc:
         raise OCPIValidationError(f"Not valid JSON: {exc}") from exc
-    check_document(value)
+    if not _plainly_storable(text):
+        check_document(value)
     return value
+
+
+_RISKY_ESCAPE = re.compile(r"\\u(0000|[dD][89a-fA-F])")
+
+
+def _plainly_storable(text: str) -> bool:
+    """Whether the JSON text cannot hold what `check_document` refuses, so its walk is skipped:
+    a NUL or a lone surrogate can only come from a \\u0000 or \\uD800–\\uDFFF escape (the decoder
+    refuses a raw control character; a surrogate in the text itself fails the encode), and at most
+    MAX_NESTING opening brackets cannot nest deeper."""
+    if _RISKY_ESCAPE.search(text) or text.count("{") + text.count("[") > MAX_NESTING:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def unstorable_text(text: str) -> str | None:
@@ -180,7 +199,28 @@ def json_compatible(value: Any) -> Any:
     return json_number(value) if isinstance(value, Decimal) else value
 
 
+# Below this, an int's canonical spelling is str(int); Decimal's normalize() rounds to the context
+# precision (28 digits), so longer ones take the general way.
+_PLAIN_INT_LIMIT = 10**27
+
+
 def _canonical_numbers(value: Any) -> Any:
+    # Exact types first (what the JSON decoder makes), for speed; anything else the general way.
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is dict:
+        return {str(key): _canonical_numbers(item) for key, item in value.items()}
+    if kind is list:
+        return [_canonical_numbers(item) for item in value]
+    if kind is Decimal:
+        return format(value.normalize(), "f")
+    if kind is int and -_PLAIN_INT_LIMIT < value < _PLAIN_INT_LIMIT:
+        return str(value)
+    return _canonical_any(value)
+
+
+def _canonical_any(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _canonical_numbers(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -9,7 +9,9 @@ database unpack it into a derived table `v`:
     SQLite:     (SELECT json_extract(value, '$[0]') AS id, … FROM json_each(%s)) AS v
 
 so a statement has the same size for 1 row or 10,000, no parameter limit applies, and the cost
-grows linearly with the rows. Columns are (name, PostgreSQL type) pairs. A `jsonb` column takes a
+grows linearly with the rows. Inserts on PostgreSQL go by COPY instead (no JSON to build or unpack);
+`insert_numbered`, for new rows whose primary keys the caller needs, draws them from the table's
+sequence first. Columns are (name, PostgreSQL type) pairs. A `jsonb` column takes a
 JSON object or array, or its JSON text (a str: stored as the document it spells, not as a JSON
 string — encoding text is much cheaper than encoding a tree); Decimals in a value become JSON
 numbers. `numeric` takes Decimals (sent as exact text), `timestamptz` aware datetimes.
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Field, ForeignObject, Lookup, Model, QuerySet
 
 from ..payloads.ocpi import json_number
 
@@ -35,20 +37,25 @@ def _decimal_text(value):
     return None if value is None else str(value)  # exact; both databases read it as a number
 
 
-def _datetime_text(value):
-    if value is None:
-        return None
-    value = connection.ops.adapt_datetimefield_value(value)
-    return value.isoformat() if isinstance(value, datetime) else value
+def _datetime_text(adapt):
+    def convert(value):
+        if value is None:
+            return None
+        value = adapt(value)
+        return value.isoformat() if isinstance(value, datetime) else value
 
-
-_TO_JSON = {"numeric": _decimal_text, "timestamptz": _datetime_text}
+    return convert
 
 
 def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
     """SQL of a derived table `v` with `columns` holding `rows`, and its one parameter."""
+    # Looked up once: `connection` is a proxy, each attribute read a thread-local lookup.
+    to_json = {
+        "numeric": _decimal_text,
+        "timestamptz": _datetime_text(connection.ops.adapt_datetimefield_value),
+    }
     converters = [
-        (i, _TO_JSON[sql_type]) for i, (_, sql_type) in enumerate(columns) if sql_type in _TO_JSON
+        (i, to_json[sql_type]) for i, (_, sql_type) in enumerate(columns) if sql_type in to_json
     ]
     if converters:
         rows = [list(row) for row in rows]
@@ -67,7 +74,8 @@ def rows_source(columns: Columns, rows: Sequence[Sequence]) -> tuple[str, list]:
     selected = ", ".join(
         f"json_extract(value, '$[{i}]') AS {quote(name)}" for i, (name, _) in enumerate(columns)
     )
-    return f"(SELECT {selected} FROM json_each(%s)) AS v", [data]
+    # `_row`: the row's position in `rows`, for an INSERT that must keep their order.
+    return f"(SELECT key AS _row, {selected} FROM json_each(%s)) AS v", [data]
 
 
 def update_from_rows(model: type[Model], columns: Columns, rows: Sequence[Sequence]) -> int:
@@ -98,9 +106,16 @@ def insert_rows(
     *,
     returning: Sequence[str] = (),
 ) -> list[tuple]:
-    """INSERT `rows` into `model`'s table with one INSERT … SELECT; the `returning` columns of the
-    new rows (in no guaranteed order: return a key to match them by)."""
+    """INSERT `rows` into `model`'s table with one statement; the `returning` columns of the new
+    rows (in no guaranteed order: return a key to match them by).
+
+    Without `returning`, PostgreSQL takes the rows by COPY (nothing to encode as JSON and unpack);
+    otherwise, and on SQLite, it is one INSERT … SELECT from the rows as JSON.
+    """
     if not rows:
+        return []
+    if not returning and connection.vendor == "postgresql":
+        _copy_rows(model, columns, rows)
         return []
     table = quote(model._meta.db_table)
     source, params = rows_source(columns, rows)
@@ -111,6 +126,61 @@ def insert_rows(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if returning else []
+
+
+def insert_numbered(model: type[Model], columns: Columns, rows: Sequence[Sequence]) -> list[int]:
+    """INSERT `rows` (without their primary key) with one statement; their new primary keys, in
+    the order of `rows`.
+
+    PostgreSQL: the keys are drawn from the table's sequence first (one query), then the rows go
+    in by COPY with them. SQLite: one INSERT … SELECT in the order of `rows`; its AUTOINCREMENT
+    keys grow in insertion order.
+    """
+    if not rows:
+        return []
+    table = quote(model._meta.db_table)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [model._meta.db_table, len(rows)],
+            )
+            pks = [pk for (pk,) in cursor.fetchall()]
+        _copy_rows(
+            model,
+            [("id", "bigint"), *columns],
+            [(pk, *row) for pk, row in zip(pks, rows, strict=True)],
+        )
+        return pks
+    source, params = rows_source(columns, rows)
+    names = ", ".join(quote(name) for name, _ in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {source} ORDER BY v._row "
+            "RETURNING id",
+            params,
+        )
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def _copy_rows(model: type[Model], columns: Columns, rows: Sequence[Sequence]) -> None:
+    """COPY `rows` into `model`'s table (PostgreSQL); a jsonb value that is not text is encoded."""
+    documents = [i for i, (_, sql_type) in enumerate(columns) if sql_type == "jsonb"]
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(name) for name, _ in columns)
+    # COPY bypasses Django's execute(): its errors must still become Django's (IntegrityError).
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            if documents:
+                row = list(row)
+                for i in documents:
+                    if row[i] is not None and not isinstance(row[i], str):
+                        row[i] = json.dumps(row[i], default=json_number)
+            copy.write_row(row)
 
 
 _SQL_TYPES = {
@@ -149,3 +219,26 @@ def insert_select(model, columns: list[str], rows: QuerySet) -> None:
         cursor.execute(
             f"INSERT INTO {quote(model._meta.db_table)} ({column_sql}) {select_sql}", params
         )
+
+
+class AnyOf(Lookup):
+    """`field__any=values`: the field is one of `values` (ready database values, e.g. str or
+    int), sent as ONE parameter — an array on PostgreSQL, a JSON list on SQLite.
+
+    For batch lookups of thousands of values: `__in` builds and sends one parameter per value,
+    which costs more than the query itself.
+    """
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*params, values]
+        return f"{lhs} IN (SELECT value FROM json_each(%s))", [*params, json.dumps(values)]
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own

@@ -25,7 +25,7 @@ from ..models import (
 )
 from ..payloads.ocpi import ConnectorPayload, EVSEPayload, OCPIValidationError
 from ..validators import normalize_evse_id
-from .bulk_sql import insert_rows, model_columns, update_from_rows
+from .bulk_sql import insert_numbered, insert_rows, model_columns, update_from_rows
 from .locations import evses_blocking_move, owner_label
 
 MAX_EVSES_PER_LOCATION = 1000
@@ -255,18 +255,16 @@ def _plan_connectors(plans: list[_Planned]) -> None:
         plan.evse.output_kw, plan.evse.power_type = derive_output(plan.connectors)
 
 
-def _insert(model, objects: list, *, key: str = "") -> None:
-    """INSERT `objects` in one statement; with `key`, set their primary keys (matched by it)."""
+def _insert(model, objects: list, *, set_pks: bool = False) -> None:
+    """INSERT `objects` in one statement; with `set_pks`, set their primary keys."""
     columns = model_columns(model)
-    inserted = insert_rows(
-        model,
-        [(column, sql_type) for column, sql_type, _ in columns],
-        [[getattr(obj, attname) for _, _, attname in columns] for obj in objects],
-        returning=("id", key) if key else (),
-    )
-    pks = {value: pk for pk, value in inserted}
-    for obj in objects if key else ():
-        obj.pk = pks[getattr(obj, key)]
+    spec = [(column, sql_type) for column, sql_type, _ in columns]
+    rows = [[getattr(obj, attname) for _, _, attname in columns] for obj in objects]
+    if not set_pks:
+        insert_rows(model, spec, rows)
+        return
+    for obj, pk in zip(objects, insert_numbered(model, spec, rows), strict=True):
+        obj.pk = pk
         obj._state.adding = False
 
 
@@ -287,7 +285,7 @@ def _write(location: Location, plans: list[_Planned]) -> None:
         evse.location = location
         evse.last_updated = payload.last_updated
     existing = [plan.evse for plan in plans if not plan.created]
-    _insert(EVSE, [plan.evse for plan in plans if plan.created], key="uid")
+    _insert(EVSE, [plan.evse for plan in plans if plan.created], set_pks=True)
     _update(EVSE, existing, EVSE_FIELDS)
     kept, new = [], []
     for plan in plans:

@@ -6,7 +6,6 @@ differ in what they do with a rejected record (print it, keep it for the job pag
 finished batch (a progress bar, the job's progress and cancel check).
 """
 
-import dataclasses
 import io
 import multiprocessing
 import os
@@ -153,8 +152,9 @@ def import_records(
 #
 # Parsing a CDR (JSON, pydantic checks, canonical JSON and its hash) costs about as much as rating
 # and storing it, so a CDR file import reads and parses in a child process while this one writes:
-# both cores work. The child sends each parsed CDR as a PreparedCDR whose `parsed` is a flat
-# tuple of the fields intake reads (a pydantic model costs 10× more to pickle than to parse).
+# both cores work. The child sends each record as a plain tuple (`_to_wire`) of strings, numbers,
+# Decimals and datetimes: a pickled dataclass or NamedTuple costs several times more to pickle
+# and unpickle than the plain values, and this process has the database work to do as well.
 
 READ_AHEAD_CHUNK = 500
 READ_AHEAD_CHUNKS = 8
@@ -184,6 +184,8 @@ class _FlatCost(NamedTuple):
 
 
 class _FlatCDR(NamedTuple):
+    """The fields of a parsed CDR that intake reads (`new_cdr`), by the payload's names."""
+
     country_code: str
     party_id: str
     id: str
@@ -199,25 +201,43 @@ class _FlatCDR(NamedTuple):
     last_updated: datetime
 
 
-def _flat(prepared: PreparedCDR) -> PreparedCDR:
-    cdr = prepared.parsed
-    where, cost = cdr.cdr_location, cdr.total_cost
-    flat = _FlatCDR(
-        cdr.country_code, cdr.party_id, cdr.id, cdr.start_date_time, cdr.end_date_time,
-        _FlatLocation(where.id, where.evse_uid, where.evse_id), cdr.currency, cdr.total_energy,
-        cdr.total_time, _FlatCost(cost.excl_vat, cost.incl_vat), cdr.credit,
-        cdr.credit_reference_id, cdr.last_updated,
+def _to_wire(record: Record) -> tuple:
+    """A record as the reader sends it: (index, where, None, error, fatal) if it failed, else
+    (index, where, the CDR's fields as one flat tuple, raw JSON, content hash)."""
+    if not record.error:
+        try:
+            prepared = prepare_cdr(record.payload)
+        except OCPIValidationError as exc:
+            return (record.index, record.where, None, str(exc), False)
+        cdr = prepared.parsed
+        where, cost = cdr.cdr_location, cdr.total_cost
+        fields = (
+            cdr.country_code, cdr.party_id, cdr.id, cdr.start_date_time, cdr.end_date_time,
+            where.id, where.evse_uid, where.evse_id, cdr.currency, cdr.total_energy,
+            cdr.total_time, cost.excl_vat, cost.incl_vat, cdr.credit, cdr.credit_reference_id,
+            cdr.last_updated,
+        )  # fmt: skip
+        return (record.index, record.where, fields, prepared.raw_json, prepared.content_hash)
+    return (record.index, record.where, None, record.error, record.fatal)
+
+
+def _from_wire(item: tuple) -> Record:
+    """The record `_to_wire` sent, its payload a PreparedCDR."""
+    index, where, fields, text, extra = item
+    if fields is None:
+        return Record(index, where, error=text, fatal=extra)
+    (
+        country_code, party_id, cdr_id, start, end, location_id, evse_uid, evse_id, currency,
+        energy, hours, excl_vat, incl_vat, credit, credit_reference_id, last_updated,
+    ) = fields  # fmt: skip
+    parsed = _FlatCDR(
+        country_code, party_id, cdr_id, start, end,
+        _FlatLocation(location_id, evse_uid, evse_id), currency, energy, hours,
+        _FlatCost(excl_vat, incl_vat), credit, credit_reference_id, last_updated,
     )  # fmt: skip
-    return PreparedCDR(parsed=flat, raw_json=prepared.raw_json, content_hash=prepared.content_hash)
-
-
-def _prepared(record: Record) -> Record:
-    if record.error:
-        return record
-    try:
-        return dataclasses.replace(record, payload=_flat(prepare_cdr(record.payload)))
-    except OCPIValidationError as exc:
-        return Record(record.index, record.where, error=str(exc))
+    return Record(
+        index, where, payload=PreparedCDR(parsed=parsed, raw_json=text, content_hash=extra)
+    )
 
 
 class CountingReader(io.RawIOBase):
@@ -245,7 +265,7 @@ def read_ahead(path: str, queue) -> None:
             text = io.TextIOWrapper(io.BufferedReader(counting), encoding="utf-8-sig")
             chunk = []
             for record in read_records(text):
-                chunk.append(_prepared(record))
+                chunk.append(_to_wire(record))
                 if len(chunk) >= READ_AHEAD_CHUNK:
                     queue.put((chunk, counting.count))
                     chunk = []
@@ -281,7 +301,7 @@ def prepared_cdr_records(path: str, *, on_bytes: Callable[[int], None] | None = 
             chunk, read = item
             if on_bytes is not None:
                 on_bytes(read)
-            yield from chunk
+            yield from map(_from_wire, chunk)
     finally:
         if reader.is_alive():
             reader.terminate()

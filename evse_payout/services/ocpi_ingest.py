@@ -44,7 +44,7 @@ from ..payloads.ocpi import (
     parse_object,
 )
 from ..validators import normalize_evse_id
-from .bulk_sql import insert_rows, model_columns
+from .bulk_sql import insert_numbered, model_columns
 from .evse_upsert import (
     EVSECounts,
     apply_connector,
@@ -143,15 +143,20 @@ def new_cdr(prepared: PreparedCDR, *, location_id: int | None, now) -> NewCDR:
     )
 
 
-def match_locations(keys: Iterable[tuple[str, str, str]]) -> dict[tuple, Location]:
+def match_locations(keys: Iterable[tuple[str, str, str]]) -> dict[tuple, int]:
+    """The primary key of each stored location of `keys` (country_code, party_id, location id)."""
     keys = set(keys)
     if not keys:
         return {}
-    rows = Location.objects.filter(location_id__in={location_id for *_, location_id in keys})
+    rows = (
+        Location.objects.filter(location_id__any={location_id for *_, location_id in keys})
+        .order_by()
+        .values_list("country_code", "party_id", "location_id", "pk")
+    )
     return {
-        (row.country_code, row.party_id, row.location_id): row
-        for row in rows
-        if (row.country_code, row.party_id, row.location_id) in keys
+        (country_code, party_id, location_id): pk
+        for country_code, party_id, location_id, pk in rows
+        if (country_code, party_id, location_id) in keys
     }
 
 
@@ -234,9 +239,9 @@ def _stored_hashes(keys) -> dict[tuple, str]:
     return {
         (country_code, party_id, cdr_id): content_hash
         for country_code, party_id, cdr_id, content_hash in CDR.objects.filter(
-            country_code__in={country_code for country_code, *_ in keys},
-            party_id__in={party_id for _, party_id, _ in keys},
-            cdr_id__in={cdr_id for *_, cdr_id in keys},
+            country_code__any={country_code for country_code, *_ in keys},
+            party_id__any={party_id for _, party_id, _ in keys},
+            cdr_id__any={cdr_id for *_, cdr_id in keys},
         )
         .order_by()
         .values_list("country_code", "party_id", "cdr_id", "content_hash")
@@ -297,15 +302,13 @@ def import_cdr_batch(
 def _insert_cdrs(cdrs: list[NewCDR]) -> None:
     """INSERT unsaved CDRs with one statement (raw JSON included) and set their primary keys."""
     columns = model_columns(CDR)
-    inserted = insert_rows(
+    pks = insert_numbered(
         CDR,
         [(column, sql_type) for column, sql_type, _ in columns],
         [[getattr(cdr, attname) for _, _, attname in columns] for cdr in cdrs],
-        returning=("id", "country_code", "party_id", "cdr_id"),
     )
-    pks = {tuple(key): pk for pk, *key in inserted}
-    for cdr in cdrs:
-        cdr.pk = pks[(cdr.country_code, cdr.party_id, cdr.cdr_id)]
+    for cdr, pk in zip(cdrs, pks, strict=True):
+        cdr.pk = pk
 
 
 def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[NewCDR]:
@@ -322,7 +325,7 @@ def _store_rated(new: list[PreparedCDR], *, actor_name: str) -> list[NewCDR]:
     locations = match_locations(location_keys)
     now = timezone.now()
     cdrs = [
-        new_cdr(p, location_id=getattr(locations.get(key), "pk", None), now=now)
+        new_cdr(p, location_id=locations.get(key), now=now)
         for p, key in zip(new, location_keys, strict=True)
     ]
     ratings = rate_batch(cdrs, now=now)

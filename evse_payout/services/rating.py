@@ -408,17 +408,17 @@ def _evses(cdrs: Sequence, known: dict) -> list:
         return [by_pk.get(cdr.evse_id) for cdr in cdrs]
     # The uid lookup names all three columns of the unique index (country_code, party_id, uid).
     by_ocpi_uid = Q(
-        country_code__in={cdr.country_code for cdr in unmatched},
-        party_id__in={cdr.party_id for cdr in unmatched},
-        uid__in=uids,
+        country_code__any={cdr.country_code for cdr in unmatched},
+        party_id__any={cdr.party_id for cdr in unmatched},
+        uid__any=uids,
     )
     by_ocpi_evse_id = Q(
-        country_code__in={cdr.country_code for cdr in unmatched},
-        party_id__in={cdr.party_id for cdr in unmatched},
-        evse_id__in=evse_ids,
+        country_code__any={cdr.country_code for cdr in unmatched},
+        party_id__any={cdr.party_id for cdr in unmatched},
+        evse_id__any=evse_ids,
     ) & ~Q(status=EVSEStatus.REMOVED)
     candidates = (
-        EVSE.objects.filter(Q(pk__in=matched) | by_ocpi_uid | by_ocpi_evse_id)
+        EVSE.objects.filter(Q(pk__any=matched) | by_ocpi_uid | by_ocpi_evse_id)
         .order_by()
         .values_list("pk", "country_code", "party_id", "uid", "evse_id", "status")
     )
@@ -535,7 +535,7 @@ def _open_assignments(cdrs, evses, known_evses, known_assignments) -> list[tuple
     if assigned_evses:
         rows += list(
             Assignment.objects.open()
-            .filter(evse_id__in=assigned_evses)
+            .filter(evse_id__any=assigned_evses)
             .order_by()
             .values_list("evse_id", "pk", "payout_account_id")
         )

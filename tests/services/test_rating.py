@@ -647,7 +647,14 @@ def _cdr_writes(queries):
 
 
 def _history_writes(queries):
-    return [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "evse_payout_cdrrating"')]
+    # One INSERT … SELECT, or one COPY on PostgreSQL.
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith(
+            ('INSERT INTO "evse_payout_cdrrating"', 'COPY "evse_payout_cdrrating"')
+        )
+    ]
 
 
 def test_rerate_writes_only_changed_cdrs_in_one_update_and_history_only_for_them():
