@@ -1,7 +1,10 @@
-"""`python -m bench.rolled_back COMMAND [ARGS…]`: run a management command, then roll it back.
+"""`python -m bench.rolled_back [--committed] COMMAND [ARGS…]`: run a management command, then
+roll it back.
 
 The command does all its real work (its own transactions become savepoints of the outer one);
-rolling back at the end keeps the generated bench data as it was for the next run.
+rolling back at the end keeps the generated bench data as it was for the next run. With
+`--committed` it runs as in production, outside any transaction (a re-rate then uses its worker
+processes): only for a command that changes nothing on the bench data (the caller checks).
 """
 
 import os
@@ -35,6 +38,9 @@ def main(argv: list[str]) -> int:
     from django.db import transaction
 
     try:
+        if argv[:1] == ["--committed"]:
+            call_command(*argv[1:])
+            return 0
         with transaction.atomic():
             call_command(*argv)
             transaction.set_rollback(True)

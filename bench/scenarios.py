@@ -39,6 +39,8 @@ from evse_payout.models import (
     CDR,
     EVSE,
     Assignment,
+    AuditAction,
+    AuditEvent,
     CDRStatus,
     Connector,
     Location,
@@ -673,15 +675,26 @@ def ocpi_put_location(context: Context) -> Result:
 
 @scenario("rerate_cdrs over all CDRs")
 def rerate_cdrs(context: Context) -> Result:
+    """As in production — outside a transaction, so with its worker processes — and committed:
+    on the generated data (all rated already) it changes no CDR, which the scenario checks; its
+    audit rows are removed afterwards."""
     require_command("rerate_cdrs")
-    runs = run_job(context, "rerate_cdrs")
+    started = timezone.now()
+    runs = run_job(context, "--committed", "rerate_cdrs")
+    AuditEvent.objects.filter(action=AuditAction.RERATE, at__gte=started).delete()
+    if " 0 changed status" not in last_line(runs):
+        raise ScenarioFailed(f"the re-rate changed the bench data: {last_line(runs)}")
     result = Result(
         name=f"rerate_cdrs, all {CDR.objects.count():,} CDRs",
         unit="s",
         samples=[run.seconds for run in runs],
-        details=[f"peak RSS {peak_rss(runs):.0f} MB", last_line(runs)],
+        details=[
+            f"{settings.RERATE_WORKERS} worker processes",
+            f"peak RSS {peak_rss(runs):.0f} MB",
+            last_line(runs),
+        ],
     )
-    result.goals.append(Goal(f"median {result.median:.1f} s ≤ 60 s", result.median <= 60))
+    result.goals.append(Goal(f"median {result.median:.1f} s ≤ 30 s", result.median <= 30))
     return result
 
 
