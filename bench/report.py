@@ -175,7 +175,7 @@ def write_markdown(path: Path, results: list[Result], *, scale: str, counts: str
     for result in results:
         cells = [cell.replace("|", "\\|") for cell in figures(result)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Goals (issue 6)", ""]
+    lines += ["", "## Goals (issues 6 and 14)", ""]
     if scale != "full":
         lines += ["Goals are set for the full scale; at this scale they only show the harness works.", ""]  # fmt: skip
     for result in results:
