@@ -11,4 +11,7 @@ class EvsePayoutConfig(AppConfig):
 
     def ready(self):
         self.connect_signals()
+        from . import db_loaders
+
+        db_loaders.connect()
         from . import job_kinds  # noqa: F401  (registers what each kind of job runs)
