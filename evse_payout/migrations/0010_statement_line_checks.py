@@ -9,7 +9,7 @@ StatementLine has no foreign-key constraints: PostgreSQL checks one by locking t
 and a run's 589,106 lines took 49 s of row locks on the CDR table. Instead, on PostgreSQL,
 statement-level triggers check each INSERT or UPDATE of lines as one set (an anti-join with the
 CDR and statement tables) and refuse deleting a CDR or a statement that has lines; SQLite, which
-locks nothing per row, checks each row. A violation raises an IntegrityError naming
+locks nothing per row, checks each inserted or updated row. A violation raises an IntegrityError naming
 `statement_line_cdr_exists`, `statement_line_invoice_exists` or `statement_line_protects`.
 
 RunScope is not a table of the schema: an invoice run creates it as a temporary table.
@@ -80,25 +80,14 @@ def _sqlite_row_check(event: str) -> str:
     """
 
 
-def _sqlite_protect(table: str, column: str) -> str:
-    return f"""
-    CREATE TRIGGER {table}_delete_check BEFORE DELETE ON {table}
-    BEGIN
-        SELECT RAISE(ABORT, 'statement_line_protects: it is on a statement line')
-        WHERE EXISTS (SELECT 1 FROM {LINES} WHERE {column} = OLD.id);
-    END
-    """
-
-
+# No delete triggers on SQLite: Django's flush (tests, `manage.py flush`) empties tables with
+# DELETE in name order, CDRs before statement lines; PROTECT on the two foreign keys refuses such
+# a delete through Django. (PostgreSQL's flush truncates, which fires no delete trigger.)
 SQLITE = [
     _sqlite_row_check("INSERT"),
     _sqlite_row_check("UPDATE"),
-    _sqlite_protect(CDRS, "cdr_id"),
-    _sqlite_protect(INVOICES, "invoice_id"),
 ]
 SQLITE_REVERSE = [
-    f"DROP TRIGGER {INVOICES}_delete_check",
-    f"DROP TRIGGER {CDRS}_delete_check",
     f"DROP TRIGGER {LINES}_update_check",
     f"DROP TRIGGER {LINES}_insert_check",
 ]

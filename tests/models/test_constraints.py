@@ -373,3 +373,39 @@ def test_an_exclusion_row_counts_at_least_one_cdr():
         )
 
     assert_refused("exclusion_counts_cdrs", empty)
+
+
+def test_a_statement_line_must_name_a_stored_cdr_and_statement():
+    account = PayoutAccountFactory()
+    invoice = make_invoice(account)
+    cdr = CDRFactory(
+        status=CDRStatus.RATED, payout_account=account, fee=Decimal("1"), payout=Decimal("9")
+    )
+    assert_refused(
+        "statement_line_cdr_exists",
+        lambda: StatementLine.objects.create(cdr_id=cdr.pk + 1000, invoice=invoice),
+    )
+    assert_refused(
+        "statement_line_invoice_exists",
+        lambda: StatementLine.objects.create(cdr=cdr, invoice_id=invoice.pk + 1000),
+    )
+
+
+@pytest.mark.postgres
+def test_the_database_keeps_a_cdr_or_statement_with_lines():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL checks deletes with a trigger; SQLite relies on PROTECT")
+    account = PayoutAccountFactory()
+    invoice = make_invoice(account)
+    cdr = CDRFactory(
+        status=CDRStatus.RATED, payout_account=account, fee=Decimal("1"), payout=Decimal("9")
+    )
+    StatementLine.objects.create(cdr=cdr, invoice=invoice)
+    table = connection.ops.quote_name
+    for model, pk in ((CDR, cdr.pk), (Invoice, invoice.pk)):
+        with (
+            pytest.raises(IntegrityError, match="statement_line_protects"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"DELETE FROM {table(model._meta.db_table)} WHERE id = %s", [pk])
