@@ -242,8 +242,9 @@ def _hold_unassigned(*, run: InvoiceRun, now: datetime, actor, actor_name: str) 
     )
 
 
-def _taken(*, credit: bool) -> QuerySet:
-    return RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED, credit=credit)
+def _taken(**filters) -> QuerySet:
+    """The scope rows of the CDRs the run takes: rated, with no reason to leave them out."""
+    return RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED, **filters)
 
 
 def _take_onto_statements(*, run: InvoiceRun, rows: QuerySet) -> int:
@@ -298,7 +299,7 @@ def _statement_totals(statement_of: dict[int, int]) -> dict[int, dict]:
     without a reason): the exact sums of its lines, each rounded once. `statement_of` maps an
     account to its draft statement."""
     rows = (
-        RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED)
+        _taken()
         .order_by()
         .values("payout_account", "currency")
         .annotate(
@@ -414,9 +415,7 @@ def _create_drafts(*, run: InvoiceRun, now) -> dict[int, PayoutAccount]:
     accounts = {
         account.pk: account
         for account in PayoutAccount.objects.filter(
-            pk__in=RunScope.objects.filter(reason="", rating_status=CDRStatus.RATED).values(
-                "payout_account"
-            )
+            pk__in=_taken().values("payout_account")
         ).order_by("name", "pk")
     }
     Invoice.objects.bulk_create(
