@@ -40,6 +40,7 @@ from .models import (
     StatementCancellation,
     StatementLine,
     SubCPO,
+    UnassignedEVSE,
     VatRate,
 )
 from .money import format_money
@@ -744,6 +745,17 @@ class StatementLineAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["invoice", "cdr"]
     raw_id_fields = ["invoice", "cdr"]
     search_fields = ["=invoice__number", "=cdr__cdr_id"]
+    show_full_result_count = False
+
+
+@admin.register(UnassignedEVSE)
+class UnassignedEVSEAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The EVSEs without an open assignment, as the database keeps them (triggers only)."""
+
+    list_display = ["evse_code", "location"]
+    list_select_related = ["location"]
+    raw_id_fields = ["evse", "location"]
+    search_fields = ["=evse_code"]
     show_full_result_count = False
 
 

@@ -12,6 +12,8 @@ DATABASES = {  # noqa: F811
         conn_max_age=60,
     )
 }
+# As in production (base settings): no JIT compiling of page queries.
+DATABASES["default"]["OPTIONS"] = {"options": "-c jit=off"}
 # Scenarios probe pages that may not exist yet; their 404s are reported by the harness, not logged.
 LOGGING = {**LOGGING, "loggers": {"django.request": {"level": "ERROR"}}}
 # The product's URLs plus the bench-only admin of the fair page baselines (bench/admin_baseline.py).

@@ -76,6 +76,15 @@ class EVSEFilterSet(django_filters.FilterSet):
         model = EVSE
         fields = ()
 
+    # Where the location filters (Sub-CPO, country, city, postal code) look.
+    location_path = "location"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for filter_ in self.filters.values():  # a copy per instance
+            if filter_.field_name.startswith("location__"):
+                filter_.field_name = self.location_path + filter_.field_name[len("location") :]
+
     def filter_evse_id(self, queryset, name, value):
         ids = parse_evse_id_list(value)
         if len(ids) >= 2:
@@ -86,8 +95,19 @@ class EVSEFilterSet(django_filters.FilterSet):
 
     def filter_sub_cpo(self, queryset, name, value):
         if value == OWN_EVSES:
-            return queryset.filter(location__owner__isnull=True)
-        return queryset.filter(location__owner_id=value)
+            return queryset.filter(**{f"{self.location_path}__owner__isnull": True})
+        return queryset.filter(**{f"{self.location_path}__owner_id": value})
+
+
+class UnassignedEVSEFilterSet(EVSEFilterSet):
+    """The filters of the "Unassigned EVSEs" table, on `unassigned_evses()`.
+
+    The location filters look at the location copied into the narrow table of unassigned EVSEs
+    (the same location): PostgreSQL then goes from the matching locations to their unassigned
+    EVSEs on that table's index, not through every EVSE of those locations.
+    """
+
+    location_path = "unassigned_entry__location"
 
 
 class AssignedEVSEFilterSet(EVSEFilterSet):

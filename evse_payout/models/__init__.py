@@ -1,5 +1,12 @@
 from .accounts import PayoutAccount
-from .assignments import Assignment, AssignmentQuerySet, AuditAction, AuditEvent, UnassignReason
+from .assignments import (
+    Assignment,
+    AssignmentQuerySet,
+    AuditAction,
+    AuditEvent,
+    UnassignedEVSE,
+    UnassignReason,
+)
 from .cdrs import CDR, CDRRating, CDRReason, CDRStatus, OCPIPartyRole, OCPIToken, OCPITokenParty
 from .documents import (
     CREDIT_NOTE_OF,
@@ -78,5 +85,6 @@ __all__ = [
     "StatementCancellation",
     "SubCPO",
     "UnassignReason",
+    "UnassignedEVSE",
     "VatStatus",
 ]

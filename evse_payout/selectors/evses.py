@@ -17,7 +17,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from ..models import CDR, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
+from ..models import CDR, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount, UnassignedEVSE
 
 
 def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
@@ -52,13 +52,19 @@ def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
         evse.unassigned_cdr_currencies = row.get("currency_count", 0)
 
 
+def unassigned_entries() -> QuerySet:
+    """One row per unassigned EVSE, in the narrow table alone (to count them cheaply)."""
+    return UnassignedEVSE.objects.all()
+
+
 def unassigned_evses() -> QuerySet:
-    """EVSEs that are not removed and have no open assignment (the "Unassigned EVSEs" table)."""
-    open_assignment = Assignment.objects.open().filter(evse=OuterRef("pk"))
-    return (
-        EVSE.objects.active()
-        .filter(~Exists(open_assignment))
-        .select_related("location", "location__owner")
+    """EVSEs that are not removed and have no open assignment (the "Unassigned EVSEs" table).
+
+    Read through `UnassignedEVSE`, the narrow table the database keeps of exactly these EVSEs: a
+    join on its primary key instead of an anti-join probing every EVSE for an open assignment.
+    """
+    return EVSE.objects.filter(unassigned_entry__isnull=False).select_related(
+        "location", "location__owner"
     )
 
 

@@ -185,9 +185,11 @@ def unassign_evses(
     account meanwhile is left alone and reported.
     """
     with transaction.atomic():
-        open_assignments = Assignment.objects.open().filter(
-            evse_id__in=evses.model.objects.filter(pk__in=evses.values("pk")).values("pk")
-        )
+        # The EVSE rows first, as assigning and the OCPI location updates lock them: closing an
+        # assignment rewrites the EVSE's row of unassigned EVSEs (a trigger), which locks it too.
+        selected = evses.model.objects.filter(pk__in=evses.values("pk"))
+        list(selected.select_for_update(no_key=True, of=("self",)).order_by("pk").values_list("pk"))
+        open_assignments = Assignment.objects.open().filter(evse_id__in=selected.values("pk"))
         if account_id is not None:
             open_assignments = open_assignments.filter(payout_account_id=account_id)
         rows = list(

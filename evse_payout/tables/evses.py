@@ -5,13 +5,13 @@ from urllib.parse import quote_plus
 
 import django_tables2 as tables
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 
 from ..models import CPO_OWN_LABEL, CDRReason, CDRStatus
 from ..money import format_count, format_money
 from ..validators import country_name
-from .lean import DateTimeColumn, LeanTable
+from .lean import DateTimeColumn, LeanTable, escape
 
 # A page shows a handful of countries many times over; pycountry is asked once per country.
 _country_name = cache(country_name)
@@ -31,7 +31,12 @@ class UnassignedEVSETable(LeanTable):
             "th__input": {"data-check-all": "evse", "aria-label": "Select all EVSEs on this page"},
         },
     )
-    evse_id = tables.Column(verbose_name="EVSE ID", order_by=("evse_id", "pk"), linkify=_evse_url)
+    # Sorted on the narrow table's copy of the EVSE ID and its index (the same order).
+    evse_id = tables.Column(
+        verbose_name="EVSE ID",
+        order_by=("unassigned_entry__evse_code", "pk"),
+        linkify=_evse_url,
+    )
     sub_cpo = tables.Column(
         verbose_name="Sub-CPO",
         accessor="location__owner__name",
@@ -85,13 +90,11 @@ class UnassignedEVSETable(LeanTable):
     def render_evse(self, value, record):
         """The row's checkbox, named by its EVSE ID and carrying its owner for the owner check."""
         owner = record.location.owner
-        return format_html(
-            '<input type="checkbox" name="evse" value="{}" aria-label="Select {}"'
-            ' data-owner="{}" data-owner-name="{}" />',
-            value,
-            record.evse_id,
-            owner.pk if owner else "own",
-            owner.name if owner else CPO_OWN_LABEL,
+        return SafeString(
+            f'<input type="checkbox" name="evse" value="{escape(value)}"'
+            f' aria-label="Select {escape(record.evse_id)}"'
+            f' data-owner="{escape(owner.pk) if owner else "own"}"'
+            f' data-owner-name="{escape(owner.name if owner else CPO_OWN_LABEL)}" />'
         )
 
     def render_output(self, value):
@@ -103,12 +106,8 @@ class UnassignedEVSETable(LeanTable):
     def render_unassigned_cdr_count(self, value, record):
         if not value:
             return "0"
-        return format_html(
-            '<a href="{}{}">{}</a>',
-            self.unassigned_cdrs_url,
-            quote_plus(record.evse_id),
-            format_count(value),
-        )
+        url = f"{self.unassigned_cdrs_url}{quote_plus(record.evse_id)}"
+        return SafeString(f'<a href="{escape(url)}">{format_count(value)}</a>')
 
     @cached_property
     def unassigned_cdrs_url(self) -> str:
@@ -129,6 +128,7 @@ class UnassignedEVSETable(LeanTable):
 class AssignedEVSETable(UnassignedEVSETable):
     """The EVSEs of one payout account, with when and by whom they were assigned."""
 
+    evse_id = tables.Column(verbose_name="EVSE ID", order_by=("evse_id", "pk"), linkify=_evse_url)
     assigned_since = DateTimeColumn(verbose_name="Assigned since", orderable=False)
     assigned_by_name = tables.Column(verbose_name="Assigned by", orderable=False, default="—")
 

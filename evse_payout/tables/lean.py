@@ -46,11 +46,15 @@ class DateTimeColumn(tables.DateTimeColumn):
         self.format = format or ("SHORT_DATETIME_FORMAT" if short else "DATETIME_FORMAT")
 
 
-def _escape(content) -> str:
-    """`conditional_escape` without its lazy-string wrapper (it runs for every cell)."""
+def escape(content) -> str:
+    """`conditional_escape` without its lazy-string wrapper (it runs for every cell): for the
+    `render_<column>` methods of lean tables, which build their HTML with f-strings."""
     if hasattr(content, "__html__"):
         return content.__html__()
     return html.escape(content if isinstance(content, str) else str(content))
+
+
+_escape = escape
 
 
 def as_cell(value) -> str:

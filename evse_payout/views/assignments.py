@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.cdrs import filter_cdrs
-from ..filters.evses import AssignedEVSEFilterSet, EVSEFilterSet
+from ..filters.evses import AssignedEVSEFilterSet, UnassignedEVSEFilterSet
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
 from ..forms.selection import resolve_selection
 from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
@@ -25,11 +25,12 @@ from ..selectors.evses import (
     attach_unassigned_cdr_totals,
     compatible_accounts,
     selection_owners,
+    unassigned_entries,
     unassigned_evses,
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
 from ..tables.evses import AssignedEVSETable, UnassignedEVSETable
-from .listing import capped_count, paginate_table, render_listing
+from .listing import DeferredJoinPaginator, capped_count, paginate_table, render_listing
 
 VIEW_PERMISSION = "evse_payout.view_evse"
 ASSIGN_PERMISSION = "evse_payout.add_assignment"
@@ -65,7 +66,7 @@ def _empty_text(*, mode, valid, has_filters):
 
 def _table_tab_counts() -> dict:
     """The counts on the "Unassigned EVSEs" and "Assigned EVSEs" tabs (capped at scale)."""
-    unassigned, unassigned_exact = capped_count(unassigned_evses())
+    unassigned, unassigned_exact = capped_count(unassigned_entries())
     assigned, assigned_exact = capped_count(Assignment.objects.open())
     return {
         "unassigned_tab": {"count": unassigned, "exact": unassigned_exact},
@@ -88,7 +89,7 @@ def _listing(request, *, filterset, table_class, context):
     if context.get("account"):
         filters["account"] = context["account"].pk
     table.empty_text = _empty_text(mode=context["mode"], valid=valid, has_filters=has_filters)
-    paginate_table(request, table)
+    paginate_table(request, table, paginator_class=DeferredJoinPaginator)
     context |= {
         "title": TITLE,
         "filterset": filterset,
@@ -104,7 +105,7 @@ def _listing(request, *, filterset, table_class, context):
 
 @permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_unassigned(request):
-    filterset = EVSEFilterSet(request.GET, queryset=unassigned_evses())
+    filterset = UnassignedEVSEFilterSet(request.GET, queryset=unassigned_evses())
     return _listing(
         request,
         filterset=filterset,
@@ -281,7 +282,7 @@ def evses_assign(request):
     evses = _selected_evses(
         selection,
         checked_among=EVSE.objects.all(),
-        matching=lambda filters: EVSEFilterSet(filters, queryset=unassigned_evses()),
+        matching=lambda filters: UnassignedEVSEFilterSet(filters, queryset=unassigned_evses()),
     )
     if evses is None:
         messages.error(request, "The filters are not valid any more; correct them and try again.")

@@ -24,14 +24,17 @@ from evse_payout.models import (
     EVSE,
     Assignment,
     CDRStatus,
+    EVSEStatus,
     Invoice,
     InvoiceStatus,
     PayoutAccount,
+    UnassignedEVSE,
 )
 from evse_payout.services.accounts import deactivate_payout_account
 from evse_payout.services.assignments import (
     AssignmentError,
     assign_evses,
+    unassign_evses,
 )
 from evse_payout.services.invoicing import finalize_invoice, run_invoicing
 from evse_payout.services.ocpi_tokens import create_ocpi_token
@@ -351,3 +354,32 @@ def test_a_rating_written_while_a_run_starts_is_the_one_on_the_statement():
     statement = Invoice.objects.get()
     assert statement.total_fees == round(cdr.fee, 2)
     assert statement.net_payout == round(cdr.payout, 2)
+
+
+def test_an_evse_removed_while_it_is_unassigned_is_not_left_in_the_unassigned_table():
+    """The narrow table of unassigned EVSEs (migration 0012) under concurrent changes: an OCPI
+    update sets an EVSE REMOVED (its transaction open) while staff unassign it. Unassigning locks
+    the EVSE row first and waits, then sees REMOVED; without that lock, it would add the EVSE back
+    to the table on what it read before the removal, and the row would stay."""
+    evse = EVSEFactory()
+    AssignmentFactory(evse=evse)
+    removing, unassign_started = threading.Event(), threading.Event()
+    outcomes = []
+
+    def remove():
+        with transaction.atomic():
+            EVSE.objects.filter(pk=evse.pk).update(status=EVSEStatus.REMOVED)
+            removing.set()
+            unassign_started.wait(timeout=JOIN_TIMEOUT)
+            time.sleep(0.5)  # the unassign has asked for the EVSE row by now
+
+    def unassign():
+        removing.wait(timeout=JOIN_TIMEOUT)
+        unassign_started.set()
+        return unassign_evses(evses=EVSE.objects.filter(pk=evse.pk), actor=None)
+
+    run_together([lambda: remove(), collecting(unassign, outcomes)])
+
+    assert outcomes == [1]
+    assert not Assignment.objects.open().exists()
+    assert not UnassignedEVSE.objects.exists()
