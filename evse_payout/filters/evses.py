@@ -5,7 +5,8 @@ import re
 import django_filters
 from django import forms
 
-from ..models import CPO_OWN_LABEL, EVSE, Location, PowerType, SubCPO
+from ..forms.widgets import QuickSelect
+from ..models import CPO_OWN_LABEL, EVSE, Location, PowerType, SubCPO, UnassignedEVSE
 from ..validators import country_name, normalize_evse_id
 
 OWN_EVSES = "own"
@@ -49,7 +50,11 @@ class EVSEFilterSet(django_filters.FilterSet):
         help_text="Part of an EVSE ID, or a list of IDs separated by commas, spaces or new lines.",
     )
     sub_cpo = django_filters.ChoiceFilter(
-        label="Sub-CPO", choices=sub_cpo_choices, method="filter_sub_cpo", empty_label="All"
+        label="Sub-CPO",
+        choices=sub_cpo_choices,
+        method="filter_sub_cpo",
+        empty_label="All",
+        widget=QuickSelect,
     )
     output = django_filters.RangeFilter(
         label="Output",
@@ -60,10 +65,15 @@ class EVSEFilterSet(django_filters.FilterSet):
     power_type = django_filters.MultipleChoiceFilter(
         label="Power type",
         choices=PowerType.choices,
+        distinct=False,  # a column of the row itself: no join can repeat a row
         widget=forms.CheckboxSelectMultiple,
     )
     country = django_filters.ChoiceFilter(
-        label="Country", field_name="location__country", choices=country_choices, empty_label="All"
+        label="Country",
+        field_name="location__country",
+        choices=country_choices,
+        empty_label="All",
+        widget=QuickSelect,
     )
     city = django_filters.CharFilter(
         label="City", field_name="location__city", lookup_expr="istartswith"
@@ -76,22 +86,30 @@ class EVSEFilterSet(django_filters.FilterSet):
         model = EVSE
         fields = ()
 
-    # Where the location filters (Sub-CPO, country, city, postal code) look.
+    # Where the filters look, so the same filters serve other rows than EVSEs: the EVSE's own
+    # fields (output, power type) under `evse_path`, its EVSE ID in `evse_id_field`, and the
+    # location filters (Sub-CPO, country, city, postal code) under `location_path`.
+    evse_path = ""
+    evse_id_field = "evse_id"
     location_path = "location"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        evse_fields = {field.name for field in EVSE._meta.concrete_fields} - {"location"}
         for filter_ in self.filters.values():  # a copy per instance
-            if filter_.field_name.startswith("location__"):
-                filter_.field_name = self.location_path + filter_.field_name[len("location") :]
+            name = filter_.field_name
+            if name.startswith("location__"):
+                filter_.field_name = self.location_path + name[len("location") :]
+            elif name.split("__")[0] in evse_fields:
+                filter_.field_name = self.evse_path + name
 
     def filter_evse_id(self, queryset, name, value):
         ids = parse_evse_id_list(value)
         if len(ids) >= 2:
-            return queryset.filter(evse_id__in=ids)
+            return queryset.filter(**{f"{self.evse_id_field}__in": ids})
         if not ids:
             return queryset
-        return queryset.filter(evse_id__icontains=ids[0])
+        return queryset.filter(**{f"{self.evse_id_field}__icontains": ids[0]})
 
     def filter_sub_cpo(self, queryset, name, value):
         if value == OWN_EVSES:
@@ -108,6 +126,28 @@ class UnassignedEVSEFilterSet(EVSEFilterSet):
     """
 
     location_path = "unassigned_entry__location"
+
+
+class UnassignedEntryFilterSet(EVSEFilterSet):
+    """The same filters over the narrow table of unassigned EVSEs (`unassigned_entries()`).
+
+    It counts the matching EVSEs and finds a page's keys without reading the EVSE rows unless a
+    filter or the sort needs them; the page's EVSEs are then loaded by key.
+    """
+
+    evse_path = "evse__"
+    evse_id_field = "evse_code"
+
+    class Meta(EVSEFilterSet.Meta):
+        model = UnassignedEVSE
+
+    def matching(self, cleaned_data: dict):
+        """The rows matching filters another filterset has validated (no second validation,
+        which would read the Sub-CPO and country choices again)."""
+        queryset = self.queryset.all()
+        for name, value in cleaned_data.items():
+            queryset = self.filters[name].filter(queryset, value)
+        return queryset
 
 
 class AssignedEVSEFilterSet(EVSEFilterSet):

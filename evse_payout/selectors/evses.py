@@ -57,6 +57,18 @@ def unassigned_entries() -> QuerySet:
     return UnassignedEVSE.objects.all()
 
 
+def unassigned_entry_order(term: str) -> str:
+    """An ordering term of `unassigned_evses()` as the same term on `unassigned_entries()`."""
+    descending, path = term.startswith("-"), term.removeprefix("-")
+    if path.startswith("unassigned_entry__"):
+        path = path.removeprefix("unassigned_entry__")
+    elif path == "evse_id":
+        path = "evse_code"
+    elif path != "pk" and not path.startswith("location__"):
+        path = f"evse__{path}"  # the narrow table's location is the EVSE's
+    return f"-{path}" if descending else path
+
+
 def unassigned_evses() -> QuerySet:
     """EVSEs that are not removed and have no open assignment (the "Unassigned EVSEs" table).
 

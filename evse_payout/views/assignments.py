@@ -5,6 +5,8 @@ is needed (the payout account), a confirmation page shows what will happen, "Con
 service, a message reports the result, and the browser goes back to the table with its filters.
 """
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponseRedirect, QueryDict
@@ -14,7 +16,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..filters.cdrs import filter_cdrs
-from ..filters.evses import AssignedEVSEFilterSet, UnassignedEVSEFilterSet
+from ..filters.evses import (
+    AssignedEVSEFilterSet,
+    UnassignedEntryFilterSet,
+    UnassignedEVSEFilterSet,
+)
 from ..forms.assignments import EVSESelectionForm, PayoutAccountChoiceForm
 from ..forms.selection import resolve_selection
 from ..models import CPO_OWN_LABEL, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount
@@ -26,11 +32,18 @@ from ..selectors.evses import (
     compatible_accounts,
     selection_owners,
     unassigned_entries,
+    unassigned_entry_order,
     unassigned_evses,
 )
 from ..services.assignments import AssignmentError, assign_evses, unassign_evses
 from ..tables.evses import AssignedEVSETable, UnassignedEVSETable
-from .listing import DeferredJoinPaginator, capped_count, paginate_table, render_listing
+from .listing import (
+    DeferredJoinPaginator,
+    KeyedPaginator,
+    capped_count,
+    paginate_table,
+    render_listing,
+)
 
 VIEW_PERMISSION = "evse_payout.view_evse"
 ASSIGN_PERMISSION = "evse_payout.add_assignment"
@@ -74,7 +87,7 @@ def _table_tab_counts() -> dict:
     }
 
 
-def _listing(request, *, filterset, table_class, context):
+def _listing(request, *, filterset, table_class, context, paginator_class=DeferredJoinPaginator):
     """Filter, sort and paginate one table; invalid filters show their errors and no rows."""
     valid = filterset.is_valid()
     evses = filterset.qs if valid else filterset.queryset.none()
@@ -89,7 +102,7 @@ def _listing(request, *, filterset, table_class, context):
     if context.get("account"):
         filters["account"] = context["account"].pk
     table.empty_text = _empty_text(mode=context["mode"], valid=valid, has_filters=has_filters)
-    paginate_table(request, table, paginator_class=DeferredJoinPaginator)
+    paginate_table(request, table, paginator_class=paginator_class)
     context |= {
         "title": TITLE,
         "filterset": filterset,
@@ -106,11 +119,20 @@ def _listing(request, *, filterset, table_class, context):
 @permission_required(VIEW_PERMISSION, raise_exception=True)
 def evses_unassigned(request):
     filterset = UnassignedEVSEFilterSet(request.GET, queryset=unassigned_evses())
+    # Counted and paged on the narrow table of unassigned EVSEs; the page's EVSEs loaded by key.
+    entries = UnassignedEntryFilterSet(queryset=unassigned_entries())
+    keys = (
+        entries.matching(filterset.form.cleaned_data)
+        if filterset.is_valid()
+        else entries.queryset.none()
+    )
+
     return _listing(
         request,
         filterset=filterset,
         table_class=UnassignedEVSETable,
         context={"mode": "unassigned", "list_url": reverse("evse_payout:evses_unassigned")},
+        paginator_class=partial(KeyedPaginator, keys=keys, key_order=unassigned_entry_order),
     )
 
 

@@ -6,7 +6,7 @@ sends `Vary: HX-Request` so a cache never serves the partial as the whole page.
 """
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Window
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
@@ -72,6 +72,64 @@ class DeferredJoinPaginator(Paginator):
             data=queryset.filter(pk__in=keys),
             table=rows.table,
             pinned_data=rows.pinned_data,
+        )
+        return self._get_page(page_rows, number, self)
+
+
+class KeyedPaginator(Paginator):
+    """Counts and pages over `keys`, a narrower queryset of the same rows' primary keys (say the
+    narrow table of unassigned EVSEs), then loads the page's rows by key.
+
+    `key_order` turns each ordering term of the rows' queryset (as the table sorted it) into the
+    same term on `keys`, so both sort alike. Past the first page the keys query also counts (a
+    window `COUNT(*) OVER ()`): it sorts every matching row anyway, so the count costs nothing
+    more. The first page stops after its rows on an index instead, and is counted apart.
+    """
+
+    def __init__(self, *args, keys: QuerySet, key_order, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = keys
+        self.key_order = key_order
+        self._page_keys = None  # (bottom, keys) read together with the count
+
+    @cached_property
+    def count(self) -> int:
+        return self.keys.count()
+
+    def _sorted_keys(self) -> QuerySet:
+        queryset = self.object_list.data.data  # BoundRows → TableQuerysetData → QuerySet
+        return self.keys.order_by(*(self.key_order(term) for term in queryset.query.order_by))
+
+    def _count_with_keys(self, number) -> None:
+        try:
+            bottom = (int(number) - 1) * self.per_page
+        except (TypeError, ValueError):
+            return  # validate_number says what is wrong with it
+        if bottom <= 0 or "count" in self.__dict__:
+            return
+        rows = list(
+            self._sorted_keys()
+            .annotate(total=Window(Count("pk")))
+            .values_list("pk", "total")[bottom : bottom + self.per_page]
+        )
+        if rows:  # past the last page there is no row to carry the count
+            self.__dict__["count"] = rows[0][1]
+            self._page_keys = (bottom, [pk for pk, _total in rows])
+
+    def page(self, number):
+        self._count_with_keys(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        if self._page_keys and self._page_keys[0] == bottom:
+            keys = self._page_keys[1][: top - bottom]
+        else:
+            keys = list(self._sorted_keys().values_list("pk", flat=True)[bottom:top])
+        rows = self.object_list
+        page_rows = type(rows)(
+            data=rows.data.data.filter(pk__in=keys), table=rows.table, pinned_data=rows.pinned_data
         )
         return self._get_page(page_rows, number, self)
 
