@@ -782,3 +782,25 @@ def test_table_tabs_show_their_counts(viewer_client):
 
     assert 'Unassigned EVSEs <span class="count">(3)</span>' in page
     assert 'Assigned EVSEs <span class="count">(2)</span>' in page
+
+
+def test_a_deep_page_shows_the_rows_of_that_page_and_counts_only_unassigned_ones(viewer_client):
+    """Pages past the first are found on the narrow table of unassigned EVSEs with their count;
+    assigned and REMOVED EVSEs are neither shown nor counted."""
+    gent, elsewhere = LocationFactory(city="Gent"), LocationFactory(city="Brugge")
+    for n in range(60):
+        EVSEFactory(evse_id=f"BE*BEC*E7{n:03d}", location=gent, output_kw=Decimal(n + 1))
+    EVSEFactory(evse_id="BE*BEC*E7998", location=elsewhere)
+    AssignmentFactory(evse=EVSEFactory(evse_id="BE*BEC*E7999", location=gent))
+    EVSEFactory(evse_id="BE*BEC*E7997", location=gent, status=EVSEStatus.REMOVED)
+
+    by_id = viewer_client.get(UNASSIGNED, {"city": "gent", "page": 2})
+    assert rows(by_id) == [f"BE*BEC*E7{n:03d}" for n in range(25, 50)]
+    assert by_id.context["total"] == 60
+
+    by_output = viewer_client.get(UNASSIGNED, {"city": "gent", "sort": "-output", "page": 3})
+    assert rows(by_output) == [f"BE*BEC*E7{n:03d}" for n in range(9, -1, -1)]
+    assert by_output.context["total"] == 60
+
+    past_the_end = viewer_client.get(UNASSIGNED, {"city": "gent", "page": 9})
+    assert rows(past_the_end) == [f"BE*BEC*E7{n:03d}" for n in range(50, 60)]  # the last page
