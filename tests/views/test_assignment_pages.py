@@ -804,3 +804,19 @@ def test_a_deep_page_shows_the_rows_of_that_page_and_counts_only_unassigned_ones
 
     past_the_end = viewer_client.get(UNASSIGNED, {"city": "gent", "page": 9})
     assert rows(past_the_end) == [f"BE*BEC*E7{n:03d}" for n in range(50, 60)]  # the last page
+
+
+def test_account_tabs_name_each_account_with_its_count_and_mark_the_current_one(viewer_client):
+    current = PayoutAccountFactory(name="Hotel <Zon> & Co")
+    closing = PayoutAccountFactory(name="Closing", is_active=False)
+    for _ in range(3):
+        AssignmentFactory(payout_account=current)
+    AssignmentFactory(payout_account=closing)
+
+    html = viewer_client.get(ASSIGNED, {"account": current.pk}).content.decode()
+
+    assert (
+        f'<li class="active"><a href="?account={current.pk}" aria-current="page">'
+        "Hotel &lt;Zon&gt; &amp; Co (3)</a></li>"
+    ) in html
+    assert f'<li><a href="?account={closing.pk}">Closing (1) — inactive</a></li>' in html
