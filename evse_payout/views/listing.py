@@ -6,7 +6,8 @@ sends `Vary: HX-Request` so a cache never serves the partial as the whole page.
 """
 
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, F, QuerySet, Value, Window
+from django.db.models.functions import Least, RowNumber
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
@@ -83,7 +84,8 @@ class KeyedPaginator(Paginator):
     `key_order` turns each ordering term of the rows' queryset (as the table sorted it) into the
     same term on `keys`, so both sort alike. Past the first page the keys query also counts (a
     window `COUNT(*) OVER ()`): it sorts every matching row anyway, so the count costs nothing
-    more. The first page stops after its rows on an index instead, and is counted apart.
+    more, and a page past the end gets the last page's keys from the same query. The first page
+    stops after its rows on an index instead, and is counted apart.
     """
 
     def __init__(self, *args, keys: QuerySet, key_order, **kwargs):
@@ -101,20 +103,29 @@ class KeyedPaginator(Paginator):
         return self.keys.order_by(*(self.key_order(term) for term in queryset.query.order_by))
 
     def _count_with_keys(self, number) -> None:
+        """Past page 1, one query: the count, and the keys of the page asked for, or of the last
+        page when it is past the end (which `paginate_table` then shows without asking again)."""
         try:
             bottom = (int(number) - 1) * self.per_page
         except (TypeError, ValueError):
             return  # validate_number says what is wrong with it
         if bottom <= 0 or "count" in self.__dict__:
             return
+        order = [self.key_order(term) for term in self.object_list.data.data.query.order_by]
+        last_page_start = (F("total") - 1) / self.per_page * self.per_page
         rows = list(
-            self._sorted_keys()
-            .annotate(total=Window(Count("pk")))
-            .values_list("pk", "total")[bottom : bottom + self.per_page]
+            self.keys.annotate(
+                total=Window(Count("pk")), position=Window(RowNumber(), order_by=order)
+            )
+            .filter(position__gt=Least(Value(bottom), last_page_start))
+            .order_by("position")
+            .values_list("pk", "total", "position")[: self.per_page]
         )
-        if rows:  # past the last page there is no row to carry the count
+        if rows:
             self.__dict__["count"] = rows[0][1]
-            self._page_keys = (bottom, [pk for pk, _total in rows])
+            self._page_keys = (rows[0][2] - 1, [pk for pk, _total, _position in rows])
+        else:
+            self.__dict__["count"] = 0
 
     def page(self, number):
         self._count_with_keys(number)
