@@ -103,6 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # JIT compiling costs 50+ ms per big page query and pays off only for long analytics.
     DATABASES["default"]["OPTIONS"] = {"options": "-c jit=off"}
+# Django's form renderer with its input, select, checkbox and label templates written in Python
+# (the same HTML; a list page's filter form cost more than its query).
+FORM_RENDERER = "evse_payout.forms.renderers.QuickFormRenderer"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

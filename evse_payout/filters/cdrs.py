@@ -10,7 +10,6 @@ from datetime import UTC, datetime, time
 import django_filters
 from django import forms
 
-from ..forms.widgets import QuickSelect
 from ..models import (
     CPO_OWN_LABEL,
     EVSE,
@@ -45,14 +44,12 @@ class CDRFilterSet(django_filters.FilterSet):
         choices=CDRStatus.choices,
         empty_label="All",
         method="filter_status",
-        widget=QuickSelect,
     )
     reason = django_filters.ChoiceFilter(
         label="Reason",
         choices=[choice for choice in CDRReason.choices if choice[0]],
         empty_label="All",
         method="filter_reason",
-        widget=QuickSelect,
     )
     evse_id = django_filters.CharFilter(
         label="EVSE ID",
@@ -65,14 +62,12 @@ class CDRFilterSet(django_filters.FilterSet):
         field_name="payout_account",
         queryset=PayoutAccount.objects.order_by("name", "pk"),
         empty_label="All",
-        widget=QuickSelect,
     )
     sub_cpo = django_filters.ChoiceFilter(
         label="Sub-CPO",
         choices=sub_cpo_choices,
         method="filter_sub_cpo",
         empty_label="All",
-        widget=QuickSelect,
     )
     ended_after = django_filters.DateFilter(
         label="Ended on or after",

@@ -5,7 +5,6 @@ import re
 import django_filters
 from django import forms
 
-from ..forms.widgets import QuickSelect
 from ..models import CPO_OWN_LABEL, EVSE, Location, PowerType, SubCPO, UnassignedEVSE
 from ..validators import country_name, normalize_evse_id
 
@@ -54,7 +53,6 @@ class EVSEFilterSet(django_filters.FilterSet):
         choices=sub_cpo_choices,
         method="filter_sub_cpo",
         empty_label="All",
-        widget=QuickSelect,
     )
     output = django_filters.RangeFilter(
         label="Output",
@@ -73,7 +71,6 @@ class EVSEFilterSet(django_filters.FilterSet):
         field_name="location__country",
         choices=country_choices,
         empty_label="All",
-        widget=QuickSelect,
     )
     city = django_filters.CharFilter(
         label="City", field_name="location__city", lookup_expr="istartswith"

@@ -77,10 +77,16 @@ def _empty_text(*, mode, valid, has_filters):
     return "No EVSEs are assigned to this account. Assign some from the Unassigned EVSEs table."
 
 
-def _table_tab_counts() -> dict:
-    """The counts on the "Unassigned EVSEs" and "Assigned EVSEs" tabs (capped at scale)."""
+def _table_tab_counts(tabs: list[PayoutAccount] | None = None) -> dict:
+    """The counts on the "Unassigned EVSEs" and "Assigned EVSEs" tabs (capped at scale).
+
+    On the assigned page the account tabs have counted every open assignment already.
+    """
     unassigned, unassigned_exact = capped_count(unassigned_entries())
-    assigned, assigned_exact = capped_count(Assignment.objects.open())
+    if tabs is not None:
+        assigned, assigned_exact = sum(tab.open_count for tab in tabs), True
+    else:
+        assigned, assigned_exact = capped_count(Assignment.objects.open())
     return {
         "unassigned_tab": {"count": unassigned, "exact": unassigned_exact},
         "assigned_tab": {"count": assigned, "exact": assigned_exact},
@@ -112,7 +118,7 @@ def _listing(request, *, filterset, table_class, context, paginator_class=Deferr
         "total": table.paginator.count,
         "can_change": can_change,
         "filters": filters.urlencode(),
-    } | _table_tab_counts()
+    } | _table_tab_counts(context.get("tabs"))
     return render_listing(request, "evse_payout/assignment_evses.html", context)
 
 
@@ -149,7 +155,7 @@ def evses_assigned(request):
         "account_create_url": _url_or_none("evse_payout:account_create"),
     }
     if account is None:
-        context |= {"title": TITLE, "table": None} | _table_tab_counts()
+        context |= {"title": TITLE, "table": None} | _table_tab_counts(tabs)
         return render(request, "evse_payout/assignment_evses.html", context)
     filterset = AssignedEVSEFilterSet(request.GET, queryset=assigned_evses(account_id=account.pk))
     return _listing(request, filterset=filterset, table_class=AssignedEVSETable, context=context)
