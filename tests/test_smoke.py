@@ -1,7 +1,7 @@
 import pytest
 
-from evse_payout.models import Assignment, UnassignReason
-from tests.factories import AssignmentFactory, PayoutAccountFactory
+from evse_payout.models import Assignment, CDRReason, CDRStatus, EVSEStatus, UnassignReason
+from tests.factories import AssignmentFactory, CDRFactory, EVSEFactory, PayoutAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +53,20 @@ def test_home_shows_no_figures_to_a_login_without_a_role(client):
     body = client.get("/").content.decode()
     assert "has no role yet" in body
     assert "unassigned EVSEs" not in body
+
+
+def test_home_counts_unassigned_and_assigned_evses_and_cdrs_that_cannot_be_invoiced(
+    manager_client,
+):
+    EVSEFactory.create_batch(3)
+    AssignmentFactory.create_batch(2)
+    EVSEFactory(status=EVSEStatus.REMOVED)
+    CDRFactory.create_batch(
+        2, evse=None, status=CDRStatus.NOT_INVOICEABLE, reason=CDRReason.EVSE_UNKNOWN
+    )
+    CDRFactory(evse=None)  # new: not rated yet, so not counted
+
+    page = manager_client.get("/").content.decode()
+
+    assert "3 unassigned EVSEs, 2 assigned." in page
+    assert "2 CDRs cannot be invoiced." in page

@@ -1,8 +1,7 @@
-from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import render
 from django.urls import path
 
-from ..models import CDR, EVSE, Assignment, CDRStatus, PayoutAccount
+from ..models import CDR, EVSE, CDRStatus, PayoutAccount, UnassignedEVSE
 
 
 def home(request):
@@ -11,16 +10,13 @@ def home(request):
         return render(
             request, "evse_payout/home.html", {"title": "EVSE payout back office", "no_role": True}
         )
-    open_assignment = Assignment.objects.open().filter(evse=OuterRef("pk"))
-    evse_counts = EVSE.objects.active().aggregate(
-        assigned=Count("pk", filter=Q(Exists(open_assignment))),
-        total=Count("pk"),
-    )
+    # The unassigned ones are the rows of the narrow table the database keeps of them.
+    unassigned = UnassignedEVSE.objects.count()
     context = {
         "title": "EVSE payout back office",
-        "assigned_count": evse_counts["assigned"],
-        "unassigned_count": evse_counts["total"] - evse_counts["assigned"],
-        "not_invoiceable_count": CDR.objects.filter(status=CDRStatus.NOT_INVOICEABLE).count(),
+        "assigned_count": EVSE.objects.active().count() - unassigned,
+        "unassigned_count": unassigned,
+        "not_invoiceable_count": CDR.objects.with_status(CDRStatus.NOT_INVOICEABLE).count(),
         "active_account_count": PayoutAccount.objects.active().count(),
     }
     return render(request, "evse_payout/home.html", context)
