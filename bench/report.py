@@ -146,7 +146,8 @@ METHOD = """\
   product's admin is unchanged), each with `list_select_related` and, like the product's admin,
   `show_full_result_count = False`: for the unassigned EVSEs, an EVSE changelist with list
   filters on the location's city, country and owner, the power type and an "unassigned"
-  `SimpleListFilter` (not removed, no open assignment), the product page's columns but the CDR
+  `SimpleListFilter` (not removed, no open assignment: read, like the product page, from the
+  narrow table of unassigned EVSEs the database keeps), the product page's columns but the CDR
   figures, filtered by the exact city (not the admin search, whose four `ILIKE`s flattered the
   product page) at page 1 and a deep page (page 39 at full scale); for an account's assigned
   tab, the Assignment changelist of its open assignments with the tab's columns (EVSE ID,

@@ -16,6 +16,8 @@ PER_PAGE_CHOICES = (25, 50, 100, 500)
 # Counting beyond this many rows costs more than the page itself at full scale; past it a page
 # says "more than 10,000" and the pager offers the pages it can vouch for.
 COUNT_CAP = 10_000
+# No list has this many rows; an offset beyond it would overflow a database integer.
+MAX_OFFSET = 2**53
 
 
 def capped_count(queryset, cap: int | None = None) -> tuple[int, bool]:
@@ -106,7 +108,8 @@ class KeyedPaginator(Paginator):
         """Past page 1, one query: the count, and the keys of the page asked for, or of the last
         page when it is past the end (which `paginate_table` then shows without asking again)."""
         try:
-            bottom = (int(number) - 1) * self.per_page
+            # A page far past any end (a hand-made URL) reads as the last page, not an overflow.
+            bottom = min((int(number) - 1) * self.per_page, MAX_OFFSET)
         except (TypeError, ValueError):
             return  # validate_number says what is wrong with it
         if bottom <= 0 or "count" in self.__dict__:
