@@ -36,6 +36,7 @@ from .models import (
     Location,
     OCPIToken,
     OCPITokenParty,
+    OpenAssignmentCount,
     PayoutAccount,
     StatementCancellation,
     StatementLine,
@@ -756,6 +757,15 @@ class UnassignedEVSEAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["location"]
     raw_id_fields = ["evse", "location"]
     search_fields = ["=evse_code"]
+    show_full_result_count = False
+
+
+@admin.register(OpenAssignmentCount)
+class OpenAssignmentCountAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Open assignments per payout account, as the database counts them (triggers only)."""
+
+    list_display = ["payout_account", "count"]
+    list_select_related = ["payout_account"]
     show_full_result_count = False
 
 

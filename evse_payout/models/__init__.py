@@ -4,6 +4,7 @@ from .assignments import (
     AssignmentQuerySet,
     AuditAction,
     AuditEvent,
+    OpenAssignmentCount,
     UnassignedEVSE,
     UnassignReason,
 )
@@ -86,5 +87,6 @@ __all__ = [
     "SubCPO",
     "UnassignReason",
     "UnassignedEVSE",
+    "OpenAssignmentCount",
     "VatStatus",
 ]

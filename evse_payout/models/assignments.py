@@ -113,6 +113,30 @@ class UnassignedEVSE(models.Model):
         return self.evse_code
 
 
+class OpenAssignmentCount(models.Model):
+    """How many open assignments a payout account has: the counts on the account tabs.
+
+    Kept by database triggers on the Assignment table (migration 0013), never written by the
+    application; an account without a row has none. Counting them on each page read 60,000
+    index entries at full scale.
+    """
+
+    payout_account = models.OneToOneField(
+        PayoutAccount,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,  # the triggers keep it
+        related_name="open_assignment_count",
+    )
+    # No CHECK (count >= 0): the triggers' upserts propose a row with the change itself (-1 when
+    # an assignment closes), and both databases check a proposed row before the conflict turns
+    # the insert into an update. tests/models/test_unassigned_evse.py compares it with a count.
+    count = models.BigIntegerField()
+
+    def __str__(self):
+        return f"{self.payout_account_id}: {self.count}"
+
+
 class AuditAction(models.TextChoices):
     ASSIGN = "assign", "Assigned EVSEs"
     UNASSIGN = "unassign", "Unassigned EVSEs"

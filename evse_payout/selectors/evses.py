@@ -4,20 +4,17 @@ from decimal import Decimal
 
 from django.db.models import (
     Count,
-    Exists,
     F,
     FilteredRelation,
     Min,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
 
-from ..models import CDR, EVSE, Assignment, CDRReason, CDRStatus, PayoutAccount, UnassignedEVSE
+from ..models import CDR, EVSE, CDRReason, CDRStatus, PayoutAccount, UnassignedEVSE
 
 
 def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
@@ -102,23 +99,15 @@ def assigned_evses(*, account_id: int) -> QuerySet:
 
 
 def assignment_tabs() -> list[PayoutAccount]:
-    """The accounts shown as tabs: active ones and any with open assignments, with their counts."""
-    # Counted per account on the partial index of open assignments (`assignment_open_account_idx`),
-    # not by joining every assignment ever made and grouping them.
-    open_assignments = (
-        Assignment.objects.open()
-        .filter(payout_account=OuterRef("pk"))
-        .order_by()
-        .values("payout_account")
-    )
+    """The accounts shown as tabs: active ones and any with open assignments, with their counts.
+
+    The counts are those the database keeps per account (`OpenAssignmentCount`).
+    """
+    open_count = Coalesce(F("open_assignment_count__count"), Value(0))
     return list(
-        PayoutAccount.objects.filter(Q(is_active=True) | Q(Exists(open_assignments)))
+        PayoutAccount.objects.annotate(open_count=open_count)
+        .filter(Q(is_active=True) | Q(open_count__gt=0))
         .select_related("holder")
-        .annotate(
-            open_count=Coalesce(
-                Subquery(open_assignments.annotate(n=Count("evse")).values("n")), Value(0)
-            )
-        )
         .order_by("name", "pk")
     )
 

@@ -1,4 +1,5 @@
-"""The narrow table of unassigned EVSEs is kept by the database (migration 0012, issue 14).
+"""The narrow table of unassigned EVSEs (migration 0012) and the open assignments counted per
+payout account (migration 0013) are kept by the database (issue 14).
 
 A row exists exactly for each EVSE that is not REMOVED and has no open assignment, with the EVSE's
 location and EVSE ID, whichever path changes an EVSE or an assignment: the services, a full
@@ -12,7 +13,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evse_payout.models import EVSE, Assignment, EVSEStatus, UnassignedEVSE, UnassignReason
+from evse_payout.models import (
+    EVSE,
+    Assignment,
+    EVSEStatus,
+    OpenAssignmentCount,
+    UnassignedEVSE,
+    UnassignReason,
+)
 from evse_payout.selectors.evses import unassigned_evses
 from evse_payout.services.assignments import assign_evses, unassign_evses
 from tests.factories import AssignmentFactory, EVSEFactory, LocationFactory, PayoutAccountFactory
@@ -22,6 +30,21 @@ pytestmark = pytest.mark.django_db
 
 def kept_rows() -> set[tuple]:
     return set(UnassignedEVSE.objects.values_list("evse_id", "location_id", "evse_code"))
+
+
+def kept_counts() -> dict[int, int]:
+    return {
+        account: count
+        for account, count in OpenAssignmentCount.objects.values_list("payout_account", "count")
+        if count
+    }
+
+
+def expected_counts() -> dict[int, int]:
+    counts = {}
+    for account in Assignment.objects.open().values_list("payout_account", flat=True):
+        counts[account] = counts.get(account, 0) + 1
+    return counts
 
 
 def expected_rows() -> set[tuple]:
@@ -147,9 +170,27 @@ def test_any_sequence_of_changes_keeps_the_table_exact():
         elif action == 5:
             Assignment.objects.filter(evse=evse).delete()
         assert kept_rows() == expected_rows(), f"after step {step} (action {action})"
+        assert kept_counts() == expected_counts(), f"after step {step} (action {action})"
 
 
 def test_the_unassigned_table_reads_the_kept_rows():
     assigned, free = EVSEFactory(), EVSEFactory()
     AssignmentFactory(evse=assigned)
     assert list(unassigned_evses()) == [free]
+
+
+def test_open_assignments_are_counted_per_account():
+    hotel, depot = PayoutAccountFactory(), PayoutAccountFactory()
+    evses = EVSEFactory.create_batch(5)
+    assign_evses(
+        evses=EVSE.objects.filter(pk__in=[e.pk for e in evses[:3]]), account_id=hotel.pk, actor=None
+    )
+    AssignmentFactory(evse=evses[3], payout_account=depot)
+    assert kept_counts() == {hotel.pk: 3, depot.pk: 1}
+
+    unassign_evses(evses=EVSE.objects.filter(pk=evses[0].pk), actor=None)
+    Assignment.objects.filter(payout_account=depot).update(payout_account=hotel)
+    assert kept_counts() == {hotel.pk: 3}
+
+    Assignment.objects.filter(evse=evses[1]).delete()
+    assert kept_counts() == {hotel.pk: 2} == expected_counts()
