@@ -9,6 +9,7 @@ its cell, then renders the rows as HTML strings. The output is the same as the s
 `{{ cell }}` localisation and escaping, choice labels, `default` for empty values, even/odd rows.
 """
 
+import functools
 import html
 import inspect
 from collections.abc import Callable
@@ -94,7 +95,18 @@ def _datetime_render(format_name: str):
 
 def _argument_names(function) -> tuple[str, ...] | None:
     """The render arguments `function` takes; None when it takes `**kwargs` (give it all)."""
-    parameters = inspect.signature(function).parameters.values()
+    unbound = getattr(function, "__func__", None)
+    if unbound is not None:  # a bound method is new for every table; its function is not
+        return _method_argument_names(unbound)
+    return _names_of(function, inspect.signature(function).parameters.values())
+
+
+@functools.cache
+def _method_argument_names(unbound) -> tuple[str, ...] | None:
+    return _names_of(unbound, list(inspect.signature(unbound).parameters.values())[1:])
+
+
+def _names_of(function, parameters) -> tuple[str, ...] | None:
     if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
         return None
     names = tuple(parameter.name for parameter in parameters)
