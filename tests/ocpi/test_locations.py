@@ -12,8 +12,10 @@ from evse_payout.models import (
     Connector,
     EVSEStatus,
     Location,
+    UnassignedEVSE,
     UnassignReason,
 )
+from evse_payout.selectors.evses import unassigned_evses
 from tests.factories import AssignmentFactory, LocationFactory, SubCPOFactory
 
 from .conftest import envelope, fixture_json
@@ -49,6 +51,21 @@ def test_new_evses_are_unassigned(peer):
 
     assert EVSE.objects.count() == 2
     assert not Assignment.objects.exists()
+    assert set(unassigned_evses()) == set(EVSE.objects.all())  # the narrow table has them
+
+
+def test_evses_a_put_sets_removed_or_moves_leave_or_follow_the_unassigned_table(peer):
+    peer.put_location(fixture_json("location_example.json"))
+    payload = fixture_json("location_example.json")
+    payload["evses"][0]["status"] = "REMOVED"
+    peer.put_location(payload)
+    assert list(unassigned_evses().values_list("uid", flat=True)) == ["3257"]
+
+    peer.evse("PATCH", {"status": "AVAILABLE"}, uid="3256")
+    assert set(unassigned_evses().values_list("uid", flat=True)) == {"3256", "3257"}
+    assert set(UnassignedEVSE.objects.values_list("evse_code", flat=True)) == set(
+        EVSE.objects.values_list("evse_id", flat=True)
+    )
 
 
 def test_put_again_updates_in_place_and_keeps_the_owner(peer):
