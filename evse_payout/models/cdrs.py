@@ -280,7 +280,9 @@ class CDR(FeeTermsFields):
 class CDRRating(FeeTermsFields):
     """One rating of a CDR (at intake or a re-rate): the history of why it is or is not invoiceable."""
 
-    cdr = models.ForeignKey(CDR, on_delete=models.CASCADE, related_name="ratings")
+    # No index of its own: `cdr_rating_history_idx` (cdr, -at) leads with it and serves every
+    # lookup by CDR (the history, the cascade); a second one would cost each inserted row.
+    cdr = models.ForeignKey(CDR, on_delete=models.CASCADE, related_name="ratings", db_index=False)
     at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -242,3 +242,29 @@ class AnyOf(Lookup):
 
 Field.register_lookup(AnyOf)
 ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own
+
+
+class AnyOfJoined(AnyOf):
+    """`field__any_joined=values`: `__any` for a field with an index of its own, looked up with
+    many values (a batch's thousand EVSE uids).
+
+    On PostgreSQL the values become a set the query joins, `IN (SELECT unnest(%s))`: the planner
+    then knows their number and probes the index once per value, where with `= ANY(%s)` it reads
+    the whole table (100,000 EVSEs: 28 ms against 6 ms for 1,000 uids).
+    """
+
+    lookup_name = "any_joined"
+
+    def as_sql(self, compiler, connection):
+        if connection.vendor != "postgresql":
+            return super().as_sql(compiler, connection)
+        lhs, params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        target = field.target_field if field.is_relation else field
+        # Cast to the type without its length: varchar(36)[] would cut longer values to fit.
+        sql_type = _SQL_TYPES[target.get_internal_type()]
+        return f"{lhs} IN (SELECT unnest(%s::{sql_type}[]))", [*params, list(self.rhs)]
+
+
+Field.register_lookup(AnyOfJoined)
+ForeignObject.register_lookup(AnyOfJoined)

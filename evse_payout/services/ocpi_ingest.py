@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -302,10 +303,9 @@ def import_cdr_batch(
 def _insert_cdrs(cdrs: list[NewCDR]) -> None:
     """INSERT unsaved CDRs with one statement (raw JSON included) and set their primary keys."""
     columns = model_columns(CDR)
+    row = operator.attrgetter(*(attname for _, _, attname in columns))
     pks = insert_numbered(
-        CDR,
-        [(column, sql_type) for column, sql_type, _ in columns],
-        [[getattr(cdr, attname) for _, _, attname in columns] for cdr in cdrs],
+        CDR, [(column, sql_type) for column, sql_type, _ in columns], [row(cdr) for cdr in cdrs]
     )
     for cdr, pk in zip(cdrs, pks, strict=True):
         cdr.pk = pk

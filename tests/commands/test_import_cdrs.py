@@ -1,4 +1,6 @@
 import json
+import multiprocessing
+import signal
 from decimal import Decimal
 from io import StringIO
 
@@ -298,6 +300,45 @@ def _stored_cdrs():
     skip = {"id", "received_at", "rated_at", "credited_cdr"}
     fields = [f.attname for f in CDR._meta.concrete_fields if f.name not in skip]
     return sorted(CDR.objects.values_list(*fields), key=str)
+
+
+def test_reader_process_leaves_the_database_connection_to_this_process(
+    tmp_path, assigned_evse, monkeypatch
+):
+    # The reader is forked with this process's open connection; closing it there would end this
+    # process's session (PostgreSQL) and with it the transaction the import ran in.
+    monkeypatch.setattr(imports, "READ_AHEAD_MIN_BYTES", 0)
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("\n".join(map(json.dumps, _cdrs(3))) + "\n")
+    CDR.objects.exists()  # the connection is open before the fork
+
+    out, err, error = _run(path)
+
+    assert error is None, err
+    assert CDR.objects.count() == 3
+    assert connection.in_atomic_block
+
+
+def test_terminated_reader_process_stops_under_a_worker_that_traps_sigterm(tmp_path):
+    # A job worker finishes its current job on SIGTERM; the reader it forks must not inherit that.
+    path = tmp_path / "cdrs.jsonl"
+    path.write_text("{}\n" * (10 * imports.READ_AHEAD_CHUNK))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=1)
+    reader = context.Process(target=imports.read_ahead, args=(str(path), queue), daemon=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        reader.start()
+        queue.get(timeout=10)  # it runs, then waits for room in the queue
+        reader.terminate()
+        reader.join(timeout=10)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if reader.is_alive():
+            reader.kill()  # the test fails, it does not hang
+            reader.join()
+
+    assert reader.exitcode == -signal.SIGTERM
 
 
 def test_reading_ahead_in_a_second_process_stores_exactly_the_same(

@@ -48,3 +48,20 @@ def test_any_lookup_finds_the_rows_holding_one_of_the_values():
     assert sorted(by_uid.values_list("pk", flat=True)) == [first.pk, second.pk]
     assert list(by_location.values_list("pk", flat=True)) == [first.pk]
     assert not EVSE.objects.filter(pk__any=[]).exists()
+
+
+def test_any_joined_lookup_finds_the_same_rows_as_any():
+    first, second, _other = EVSEFactory(), EVSEFactory(), EVSEFactory()
+
+    by_uid = EVSE.objects.filter(uid__any_joined={first.uid, second.uid, "unknown"})
+    by_location = EVSE.objects.filter(location_id__any_joined=[first.location_id])
+
+    assert sorted(by_uid.values_list("pk", flat=True)) == [first.pk, second.pk]
+    assert list(by_location.values_list("pk", flat=True)) == [first.pk]
+    assert not EVSE.objects.filter(pk__any_joined=[]).exists()
+
+
+def test_any_joined_lookup_compares_whole_values_longer_than_the_column():
+    evse = EVSEFactory(uid="U" * 36)
+
+    assert not EVSE.objects.filter(uid__any_joined=[evse.uid + "X"]).exists()
