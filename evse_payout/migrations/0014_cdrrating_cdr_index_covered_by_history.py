@@ -13,7 +13,7 @@ INDEX = "evse_payout_cdrrating_cdr_id_b6836e71"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evse_payout", "0011_bundle_documents_bundle_job"),
+        ("evse_payout", "0013_open_assignment_count"),
     ]
 
     operations = [
