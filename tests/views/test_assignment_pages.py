@@ -820,3 +820,18 @@ def test_account_tabs_name_each_account_with_its_count_and_mark_the_current_one(
         "Hotel &lt;Zon&gt; &amp; Co (3)</a></li>"
     ) in html
     assert f'<li><a href="?account={closing.pk}">Closing (1) — inactive</a></li>' in html
+
+
+def test_table_tabs_count_unassigned_and_assigned_evses(viewer_client):
+    EVSEFactory.create_batch(2)
+    for _ in range(3):
+        AssignmentFactory()
+    closed = AssignmentFactory()
+    Assignment.objects.filter(pk=closed.pk).update(
+        unassigned_at=timezone.now(), unassign_reason="manual"
+    )
+
+    for url in (UNASSIGNED, ASSIGNED):
+        html = viewer_client.get(url).content.decode()
+        assert 'Unassigned EVSEs <span class="count">(3)</span>' in html
+        assert 'Assigned EVSEs <span class="count">(3)</span>' in html
