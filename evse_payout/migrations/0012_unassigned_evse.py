@@ -48,7 +48,14 @@ POSTGRESQL = [
     CREATE FUNCTION {ASSIGNMENTS}_unassigned_sync() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            PERFORM {UNASSIGNED}_sync(ARRAY(SELECT DISTINCT evse_id FROM changed));
+            -- An open assignment makes its EVSE assigned: its row goes, nothing is recomputed
+            -- (a bulk assign of 10,000 EVSEs); the EVSE rows are locked as in the sync.
+            PERFORM 1 FROM {EVSES} WHERE id IN (
+                SELECT evse_id FROM changed WHERE unassigned_at IS NULL
+            ) ORDER BY id FOR NO KEY UPDATE;
+            DELETE FROM {UNASSIGNED} WHERE evse_id IN (
+                SELECT evse_id FROM changed WHERE unassigned_at IS NULL
+            );
         ELSIF TG_OP = 'UPDATE' THEN
             PERFORM {UNASSIGNED}_sync(ARRAY(
                 SELECT evse_id FROM changed UNION SELECT evse_id FROM before));
