@@ -51,6 +51,13 @@ class CappedCountPaginator(Paginator):
         return self.capped[1]
 
 
+def _rows_by_key(rows, keys: list):
+    """django-tables2's rows (BoundRows over a queryset) narrowed to `keys`, in the same order."""
+    return type(rows)(
+        data=rows.data.data.filter(pk__in=keys), table=rows.table, pinned_data=rows.pinned_data
+    )
+
+
 class DeferredJoinPaginator(Paginator):
     """A paginator that finds a deep page by its keys first, then loads those rows alone.
 
@@ -71,12 +78,7 @@ class DeferredJoinPaginator(Paginator):
         if bottom == 0 or not isinstance(queryset, QuerySet):
             return self._get_page(rows[bottom:top], number, self)
         keys = list(queryset.values_list("pk", flat=True)[bottom:top])
-        page_rows = type(rows)(
-            data=queryset.filter(pk__in=keys),
-            table=rows.table,
-            pinned_data=rows.pinned_data,
-        )
-        return self._get_page(page_rows, number, self)
+        return self._get_page(_rows_by_key(rows, keys), number, self)
 
 
 class KeyedPaginator(Paginator):
@@ -100,9 +102,9 @@ class KeyedPaginator(Paginator):
     def count(self) -> int:
         return self.keys.count()
 
-    def _sorted_keys(self) -> QuerySet:
-        queryset = self.object_list.data.data  # BoundRows → TableQuerysetData → QuerySet
-        return self.keys.order_by(*(self.key_order(term) for term in queryset.query.order_by))
+    def _key_ordering(self) -> list[str]:
+        rows = self.object_list.data.data  # BoundRows → TableQuerysetData → QuerySet
+        return [self.key_order(term) for term in rows.query.order_by]
 
     def _count_with_keys(self, number) -> None:
         """Past page 1, one query: the count, and the keys of the page asked for, or of the last
@@ -114,7 +116,7 @@ class KeyedPaginator(Paginator):
             return  # validate_number says what is wrong with it
         if bottom <= 0 or "count" in self.__dict__:
             return
-        order = [self.key_order(term) for term in self.object_list.data.data.query.order_by]
+        order = self._key_ordering()
         last_page_start = (F("total") - 1) / self.per_page * self.per_page
         rows = list(
             self.keys.annotate(
@@ -140,12 +142,9 @@ class KeyedPaginator(Paginator):
         if self._page_keys and self._page_keys[0] == bottom:
             keys = self._page_keys[1][: top - bottom]
         else:
-            keys = list(self._sorted_keys().values_list("pk", flat=True)[bottom:top])
-        rows = self.object_list
-        page_rows = type(rows)(
-            data=rows.data.data.filter(pk__in=keys), table=rows.table, pinned_data=rows.pinned_data
-        )
-        return self._get_page(page_rows, number, self)
+            ordered = self.keys.order_by(*self._key_ordering())
+            keys = list(ordered.values_list("pk", flat=True)[bottom:top])
+        return self._get_page(_rows_by_key(self.object_list, keys), number, self)
 
 
 def _per_page(request, table) -> int:
