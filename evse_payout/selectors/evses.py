@@ -14,7 +14,15 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from ..models import CDR, EVSE, CDRReason, CDRStatus, PayoutAccount, UnassignedEVSE
+from ..models import (
+    CDR,
+    EVSE,
+    CDRReason,
+    CDRStatus,
+    OpenAssignmentCount,
+    PayoutAccount,
+    UnassignedEVSE,
+)
 
 
 def attach_unassigned_cdr_totals(evses: list[EVSE]) -> None:
@@ -110,6 +118,11 @@ def assignment_tabs() -> list[PayoutAccount]:
         .select_related("holder")
         .order_by("name", "pk")
     )
+
+
+def open_assignment_total() -> int:
+    """All open assignments: the sum of the counts the database keeps per payout account."""
+    return OpenAssignmentCount.objects.aggregate(total=Sum("count"))["total"] or 0
 
 
 def selection_owners(evses: QuerySet) -> list[tuple[int | None, str]]:

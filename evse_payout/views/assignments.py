@@ -9,7 +9,6 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Sum
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
@@ -29,7 +28,6 @@ from ..models import (
     EVSE,
     CDRReason,
     CDRStatus,
-    OpenAssignmentCount,
     PayoutAccount,
 )
 from ..money import format_count
@@ -38,6 +36,7 @@ from ..selectors.evses import (
     assignment_tabs,
     attach_unassigned_cdr_totals,
     compatible_accounts,
+    open_assignment_total,
     selection_owners,
     unassigned_entries,
     unassigned_entry_order,
@@ -92,10 +91,7 @@ def _table_tab_counts(tabs: list[PayoutAccount] | None = None) -> dict:
     the assigned page, the account tabs have read those counts already).
     """
     unassigned, unassigned_exact = capped_count(unassigned_entries())
-    if tabs is not None:
-        assigned = sum(tab.open_count for tab in tabs)
-    else:
-        assigned = OpenAssignmentCount.objects.aggregate(total=Sum("count"))["total"] or 0
+    assigned = open_assignment_total() if tabs is None else sum(tab.open_count for tab in tabs)
     return {
         "unassigned_tab": {"count": unassigned, "exact": unassigned_exact},
         "assigned_tab": {"count": assigned, "exact": True},
